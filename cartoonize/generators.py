@@ -1,0 +1,152 @@
+"""Generator networks: the CartoonGAN generator and a small fast family for real-time use.
+
+Usage: ``net = build_generator("fast", {"width": 32, "blocks": 4})``
+
+Both map RGB in [-1, 1] (N, 3, H, W) to RGB in [-1, 1]. ``RgbU8Model`` wraps either one so it
+takes and returns uint8 NHWC frames, which is what backends and the ONNX export run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
+
+
+def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, padding_mode="reflect"),
+        nn.InstanceNorm2d(c_out, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class CartoonGANResBlock(nn.Module):
+    """conv-norm-relu-conv-norm plus identity (Chen et al. 2018, Fig. 2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            *_conv_norm_relu(channels, channels, 3),
+            nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect"),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class CartoonGANGenerator(nn.Module):
+    """The generator of CartoonGAN (Chen, Lai, Liu, CVPR 2018).
+
+    A 7x7 flat convolution, two down-convolution blocks (stride 2 then stride 1), ``blocks``
+    residual blocks at 1/4 resolution, two up-convolution blocks (transposed stride 1/2 then
+    stride 1) and a 7x7 output convolution. About 11 M parameters at ``base=64, blocks=8``.
+    """
+
+    downsample_factor = 4
+
+    def __init__(self, base: int = 64, blocks: int = 8):
+        super().__init__()
+        self.flat = nn.Sequential(*_conv_norm_relu(3, base, 7))
+        self.down = nn.Sequential(
+            nn.Conv2d(base, base * 2, 3, 2, 1), nn.Conv2d(base * 2, base * 2, 3, 1, 1),
+            nn.InstanceNorm2d(base * 2, affine=True), nn.ReLU(inplace=True),
+            nn.Conv2d(base * 2, base * 4, 3, 2, 1), nn.Conv2d(base * 4, base * 4, 3, 1, 1),
+            nn.InstanceNorm2d(base * 4, affine=True), nn.ReLU(inplace=True),
+        )
+        self.res = nn.Sequential(*[CartoonGANResBlock(base * 4) for _ in range(blocks)])
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(base * 4, base * 2, 3, 2, 1, output_padding=1),
+            nn.Conv2d(base * 2, base * 2, 3, 1, 1),
+            nn.InstanceNorm2d(base * 2, affine=True), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(base * 2, base, 3, 2, 1, output_padding=1),
+            nn.Conv2d(base, base, 3, 1, 1),
+            nn.InstanceNorm2d(base, affine=True), nn.ReLU(inplace=True),
+        )
+        self.out = nn.Conv2d(base, 3, 7, 1, 3, padding_mode="reflect")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.out(self.up(self.res(self.down(self.flat(x))))))
+
+
+class FastResBlock(nn.Module):
+    """Two 3x3 convolutions with a ReLU between, no normalisation (cheap, foldable, export-friendly)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class FastGenerator(nn.Module):
+    """A small generator for real time on CPUs and GPUs.
+
+    Two stride-2 convolutions take the frame to 1/4 resolution, where ``blocks`` residual blocks of
+    ``width`` channels do most of the work; two nearest-neighbour upsamplings with 3x3
+    convolutions bring it back (no transposed convolutions: they leave checkerboard artefacts,
+    Odena et al. 2016). With ``skip`` the network predicts a change to the input frame, which keeps
+    fine content (faces, text) and trains faster.
+    """
+
+    downsample_factor = 4
+
+    def __init__(self, width: int = 32, blocks: int = 4, skip: bool = True):
+        super().__init__()
+        self.skip = skip
+        self.down = nn.Sequential(
+            nn.Conv2d(3, width // 2, 3, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(width // 2, width, 3, 2, 1), nn.ReLU(inplace=True),
+        )
+        self.res = nn.Sequential(*[FastResBlock(width) for _ in range(blocks)])
+        self.up1 = nn.Conv2d(width, width // 2, 3, 1, 1)
+        self.up2 = nn.Conv2d(width // 2, width // 2, 3, 1, 1)
+        self.out = nn.Conv2d(width // 2, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.res(self.down(x))
+        h = F.relu(self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = F.relu(self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        y = self.out(h)
+        return torch.tanh(y + torch.atanh(x.clamp(-0.999, 0.999))) if self.skip else torch.tanh(y)
+
+
+def build_generator(architecture: str, args: dict[str, Any]) -> nn.Module:
+    """Build an untrained generator by architecture name; ``args`` are its constructor arguments."""
+    match architecture:
+        case "cartoongan":
+            return CartoonGANGenerator(**args)
+        case "fast":
+            return FastGenerator(**args)
+        case _:
+            raise ValueError(f"unknown generator architecture {architecture!r} (known: cartoongan, fast)")
+
+
+class RgbU8Model(nn.Module):
+    """uint8 (N, H, W, 3) RGB in, uint8 (N, H, W, 3) RGB out, around a [-1, 1] generator.
+
+    Frames whose sides are not multiples of the generator's downsampling factor are padded by
+    reflection and cropped back, so any frame size works.
+    """
+
+    def __init__(self, generator: nn.Module, compute_dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.generator = generator
+        self.compute_dtype = compute_dtype
+        self.multiple = int(getattr(generator, "downsample_factor", 1))
+
+    def forward(self, rgb_u8_nhwc: torch.Tensor) -> torch.Tensor:
+        x = rgb_u8_nhwc_to_nchw(rgb_u8_nhwc, self.compute_dtype)
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > max(pad_h, pad_w) else "replicate")
+        y = self.generator(x)[..., :h, :w]
+        return nchw_to_rgb_u8_nhwc(y)

@@ -1,0 +1,47 @@
+"""The styles shipped inside the package, listed explicitly.
+
+Usage: ``style = resolve_style("classic")``
+
+A style is either the `classic` filter (no weights) or a generator weights file under
+``cartoonize/styles/``. Everything here works offline: nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadInputError
+
+STYLES_DIR = Path(__file__).resolve().parent / "styles"
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str
+    kind: str                  # "filter" (runs on the opencv backend) or "generator" (neural)
+    weights: Path | None       # safetensors file for generators, None for filters
+    description: str
+
+
+BUNDLED_STYLES: dict[str, Style] = {
+    "classic": Style("classic", "filter", None,
+                     "non-neural filter: bilateral smoothing, soft colour bands, dark DoG lines"),
+}
+
+DEFAULT_STYLE = "classic"
+
+
+def resolve_style(name: str) -> Style:
+    """The bundled style called ``name``; BadInputError listing the choices otherwise."""
+    style = BUNDLED_STYLES.get(name)
+    if style is None:
+        raise BadInputError(f"unknown style {name!r}; bundled styles: {', '.join(sorted(BUNDLED_STYLES))}")
+    if style.weights is not None and not style.weights.is_file():
+        raise BadInputError(f"style {name!r}: weights file {style.weights} is missing from the installation")
+    return style
+
+
+def generator_style(weights: Path) -> Style:
+    """A user-supplied generator weights file, treated like a bundled neural style."""
+    return Style(Path(weights).stem, "generator", Path(weights), f"custom weights {weights}")

@@ -1,0 +1,86 @@
+"""Generator weights on disk: safetensors tensors plus a JSON metadata header.
+
+Usage: ``generator, meta = load_generator(Path("styles/fast.safetensors"))``
+
+The file's ``__metadata__`` holds one key, ``cartoonize``, whose value is a JSON object:
+``{"format": 1, "architecture": "fast", "args": {...}, "style": "...", "license": "...",
+"recipe": {...}}``. Loading reads tensors and JSON only, so a weights file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .errors import BadInputError
+from .generators import build_generator
+
+FORMAT_VERSION = 1
+METADATA_KEY = "cartoonize"
+
+
+def save_generator(generator: torch.nn.Module, path: Path, *, architecture: str, args: dict[str, Any],
+                   style: str, license: str, recipe: dict[str, Any] | None = None,
+                   half: bool = False) -> None:
+    """Write the generator's state dict and metadata atomically (temp file, then rename)."""
+    meta = {"format": FORMAT_VERSION, "architecture": architecture, "args": args, "style": style,
+            "license": license, "recipe": recipe or {}}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in generator.state_dict().items()}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata object of a weights file; BadInputError if the file is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise BadInputError(f"{path}: not a safetensors weights file ({e})") from None
+    if raw is None:
+        raise BadInputError(f"{path}: safetensors file without cartoonize metadata (architecture unknown)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"{path}: corrupt cartoonize metadata ({e})") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise BadInputError(f"{path}: weights format {meta.get('format')!r}, this version reads {FORMAT_VERSION}")
+    return meta
+
+
+def load_generator(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build the generator named in the file's metadata and load its tensors (as float32), in eval mode."""
+    meta = read_metadata(path)
+    try:
+        generator = build_generator(meta["architecture"], meta.get("args", {}))
+    except (ValueError, TypeError) as e:
+        raise BadInputError(f"{path}: {e}") from None
+    state: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            t = f.get_tensor(key)
+            state[key] = t.float() if t.is_floating_point() else t
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise BadInputError(f"{path}: tensors do not match architecture {meta['architecture']!r}: {first}") from None
+    return generator.eval(), meta

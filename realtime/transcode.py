@@ -1,0 +1,120 @@
+"""Cartoonize a video file: validate paths, run decode -> infer -> encode threads, publish atomically.
+
+Usage:
+    with load_backend(BackendConfig(style="classic")) as backend:
+        result = cartoonize_video(Path("in.mp4"), Path("out.mp4"), backend)
+
+Data safety: the input is never written; an existing output is kept unless ``overwrite``; frames
+go to a temporary file beside the output, renamed over it only after the trailer is written. On
+any failure or Ctrl-C the temporary file is deleted, so no partial output is ever left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from cartoonize.errors import BadInputError
+from cartoonize.engines.backend import Backend
+
+from .pipeline import PipelineStats, run_pipeline
+from .video_sink import EncodeConfig, VideoWriter, check_encoder
+from .video_source import VideoFrameItem, VideoSource
+
+
+@dataclass(frozen=True)
+class TranscodeResult:
+    output: Path
+    frames: int
+    copied_packets: int
+    seconds: float
+    stats: PipelineStats
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def check_output_path(input_path: Path, output_path: Path, overwrite: bool) -> None:
+    """Refuse outputs that would touch the input or an existing file, and folders we cannot use."""
+    if output_path.exists() or output_path.is_symlink():
+        if output_path.is_dir():
+            raise BadInputError(f"{output_path}: is a directory; give an output file name")
+        if input_path.exists() and output_path.exists() and os.path.samefile(input_path, output_path):
+            raise BadInputError(f"{output_path}: is the input file; choose another output path")
+        if not overwrite:
+            raise BadInputError(f"{output_path}: already exists (use --overwrite to replace it)")
+    if output_path.resolve() == input_path.resolve():
+        raise BadInputError(f"{output_path}: is the input file; choose another output path")
+    parent = output_path.parent
+    if not parent.exists():
+        raise BadInputError(f"{parent}: output folder does not exist")
+    if not parent.is_dir():
+        raise BadInputError(f"{parent}: is not a folder")
+    if not output_path.suffix:
+        raise BadInputError(f"{output_path}: no file extension, so no container; use e.g. .mp4, .mkv, .mov or .webm")
+
+
+def _temp_path_beside(output_path: Path) -> Path:
+    """Create an empty temp file beside the output, keeping its extension (FFmpeg picks the container by it)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f".partial{output_path.suffix}",
+                                    dir=output_path.parent)
+    except OSError as e:
+        raise BadInputError(f"{output_path.parent}: cannot write in the output folder ({e.strerror})") from None
+    os.close(fd)
+    return Path(name)
+
+
+def cartoonize_video(input_path: Path, output_path: Path, backend: Backend, encode: EncodeConfig = EncodeConfig(),
+                     *, overwrite: bool = False, batch_size: int = 1, queue_size: int = 8,
+                     progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+                     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TranscodeResult:
+    """Stylize every frame of ``input_path`` with ``backend`` into ``output_path``.
+
+    ``progress(n)`` is called from the writer thread after each written frame; ``total(n)`` once
+    with the frame count the container declares (0 if unknown).
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output_path(input_path, output_path, overwrite)
+    source = VideoSource.open(input_path, warn=log)
+    check_encoder(encode)
+    if total is not None:
+        total(source.info.frames)
+    tmp = _temp_path_beside(output_path)
+    writer: VideoWriter | None = None
+    started = time.perf_counter()
+    try:
+        writer = VideoWriter(tmp, source.info, encode, log=log)
+
+        def stylize(batch: Sequence[VideoFrameItem]) -> list[VideoFrameItem]:
+            rgb_u8_nhwc = np.stack([item.rgb_u8_hwc for item in batch])
+            cartoon = backend.infer(rgb_u8_nhwc)
+            for item, rgb in zip(batch, cartoon):
+                item.rgb_u8_hwc = rgb
+            return list(batch)
+
+        def write(item: VideoFrameItem) -> None:
+            writer.write(item)
+            if progress is not None:
+                progress(1)
+
+        stats = run_pipeline(source.frames(), stylize, write, finish=writer.close,
+                             batch_size=batch_size, queue_size=queue_size)
+        seconds = time.perf_counter() - started
+        os.replace(tmp, output_path)
+        return TranscodeResult(output_path, writer.frames_written, writer.copied_packets, seconds, stats)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        if tmp.exists():
+            tmp.unlink()

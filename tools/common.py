@@ -1,0 +1,60 @@
+"""What every command-line tool shares: error reporting, exit codes, progress bars.
+
+Usage: ``with reported_errors(debug): ...`` around a command's body.
+
+Exit codes (ARCHITECTURE.md): 0 ok, 1 runtime failure, 2 usage or bad input, 130 interrupted.
+Errors are one line on stderr; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import traceback
+from typing import Iterator
+
+import click
+
+from cartoonize.errors import CartoonizeError
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def reported_errors(debug: bool) -> Iterator[None]:
+    """Turn exceptions into one-line messages and exit codes; SIGTERM behaves like Ctrl-C."""
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        yield
+    except click.exceptions.Exit:
+        raise
+    except click.ClickException:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopped, no output written", err=True)
+        sys.exit(130)
+    except CartoonizeError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except Exception as e:  # noqa: BLE001 - anything else is a runtime failure, reported in one line
+        if debug:
+            traceback.print_exc()
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        click.echo(f"error: {type(e).__name__}: {message} (run with --debug for details)", err=True)
+        sys.exit(1)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x720") from None
+    if w < 1 or h < 1:
+        raise click.BadParameter(f"{text!r}: sides must be positive")
+    return w, h
