@@ -40,7 +40,7 @@ def carphone_clip() -> Path:
     return sample_clip("carphone_pristine.mp4")
 
 
-def test_pattern_rgb(width: int, height: int, t: int) -> np.ndarray:
+def pattern_rgb(width: int, height: int, t: int) -> np.ndarray:
     """A moving colour pattern with edges, so filters and encoders see real structure."""
     y, x = np.mgrid[0:height, 0:width]
     r = ((x + 3 * t) % 64 < 32) * 200 + 30
@@ -63,7 +63,7 @@ def write_clip(path: Path, width: int = 96, height: int = 64, pts: list[int] | N
             a = out.add_stream("aac", rate=48000)
             a.codec_context.layout = "stereo"
         for i, p in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(test_pattern_rgb(width, height, i), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(pattern_rgb(width, height, i), format="rgb24")
             frame = frame.reformat(format=v.pix_fmt)
             frame.pts, frame.time_base = p, time_base
             out.mux(v.encode(frame))
