@@ -15,21 +15,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from .errors import BadInputError
-from .generators import build_generator
+
+# torch is imported inside the functions that build or save networks: reading metadata (style
+# checks, the classic filter's start-up) does not pay for it.
 
 FORMAT_VERSION = 1
 METADATA_KEY = "cartoonize"
 
 
-def save_generator(generator: torch.nn.Module, path: Path, *, architecture: str, args: dict[str, Any],
+def save_generator(generator: "torch.nn.Module", path: Path, *, architecture: str, args: dict[str, Any],
                    style: str, license: str, recipe: dict[str, Any] | None = None,
                    half: bool = False) -> None:
     """Write the generator's state dict and metadata atomically (temp file, then rename)."""
+    from safetensors.torch import save_file
     meta = {"format": FORMAT_VERSION, "architecture": architecture, "args": args, "style": style,
             "license": license, "recipe": recipe or {}}
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
@@ -66,14 +67,17 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def load_generator(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_generator(path: Path) -> tuple["torch.nn.Module", dict[str, Any]]:
     """Build the generator named in the file's metadata and load its tensors (as float32), in eval mode."""
+    import torch  # noqa: F401 - safe_open(framework="pt") returns torch tensors
+
+    from .generators import build_generator
     meta = read_metadata(path)
     try:
         generator = build_generator(meta["architecture"], meta.get("args", {}))
     except (ValueError, TypeError) as e:
         raise BadInputError(f"{path}: {e}") from None
-    state: dict[str, torch.Tensor] = {}
+    state = {}
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():
             t = f.get_tensor(key)

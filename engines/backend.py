@@ -21,6 +21,7 @@ import numpy as np
 
 from cartoonize.errors import BackendUnavailableError, BadInputError
 from cartoonize.styles import DEFAULT_STYLE, Style, generator_style, resolve_style
+from cartoonize.weights import read_metadata
 
 BACKEND_NAMES = ("auto", "torch", "opencv")
 
@@ -64,7 +65,10 @@ def describe(backend: Backend) -> str:
 
 
 def _style_of(config: BackendConfig) -> Style:
-    return generator_style(config.weights) if config.weights is not None else resolve_style(config.style)
+    if config.weights is None:
+        return resolve_style(config.style)
+    read_metadata(config.weights)   # a bad file fails here, before anything is announced or loaded
+    return generator_style(config.weights)
 
 
 def load_backend(config: BackendConfig, announce=lambda line: print(line, file=sys.stderr)) -> Backend:

@@ -4,6 +4,9 @@ Usage:
     with load_backend(BackendConfig(style="classic")) as backend:
         result = cartoonize_video(Path("in.mp4"), Path("out.mp4"), backend)
 
+``open_video_job`` checks paths, input and encoder before anything heavy (loading a model) starts;
+``run_video_job`` does the work.
+
 Data safety: the input is never written; an existing output is kept unless ``overwrite``; frames
 go to a temporary file beside the output, renamed over it only after the trailer is written. On
 any failure or Ctrl-C the temporary file is deleted, so no partial output is ever left behind.
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import av
 import numpy as np
 
 from cartoonize.errors import BadInputError
@@ -58,6 +62,11 @@ def check_output_path(input_path: Path, output_path: Path, overwrite: bool) -> N
         raise BadInputError(f"{parent}: output folder does not exist")
     if not parent.is_dir():
         raise BadInputError(f"{parent}: is not a folder")
+    try:   # a real write test: permission bits, read-only mounts and /proc all show up here
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise BadInputError(f"{parent}: cannot write in the output folder ({e.strerror})") from None
     if not output_path.suffix:
         raise BadInputError(f"{output_path}: no file extension, so no container; use e.g. .mp4, .mkv, .mov or .webm")
 
@@ -73,26 +82,51 @@ def _temp_path_beside(output_path: Path) -> Path:
     return Path(name)
 
 
-def cartoonize_video(input_path: Path, output_path: Path, backend: Backend, encode: EncodeConfig = EncodeConfig(),
-                     *, overwrite: bool = False, batch_size: int = 1, queue_size: int = 8,
-                     progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-                     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TranscodeResult:
-    """Stylize every frame of ``input_path`` with ``backend`` into ``output_path``.
+def check_container_extension(output_path: Path) -> None:
+    """BadInputError unless FFmpeg has a muxer for the output's extension (tried in a scratch folder)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            av.open(str(Path(scratch) / f"probe{output_path.suffix}"), "w").close()
+        except ValueError:
+            raise BadInputError(f"{output_path}: no container format for extension {output_path.suffix!r}; "
+                                f"use e.g. .mp4, .mkv, .mov or .webm") from None
 
-    ``progress(n)`` is called from the writer thread after each written frame; ``total(n)`` once
-    with the frame count the container declares (0 if unknown).
-    """
+
+@dataclass(frozen=True)
+class VideoJob:
+    """A validated request: readable input, usable output path, available encoder."""
+
+    source: VideoSource
+    output_path: Path
+    encode: EncodeConfig
+
+
+def open_video_job(input_path: Path, output_path: Path, encode: EncodeConfig = EncodeConfig(), *,
+                   overwrite: bool = False,
+                   warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> VideoJob:
+    """Check everything that can be checked before any work starts; BadInputError on the first problem."""
     input_path, output_path = Path(input_path), Path(output_path)
     check_output_path(input_path, output_path, overwrite)
-    source = VideoSource.open(input_path, warn=log)
+    source = VideoSource.open(input_path, warn=warn)
     check_encoder(encode)
-    if total is not None:
-        total(source.info.frames)
-    tmp = _temp_path_beside(output_path)
+    check_container_extension(output_path)
+    return VideoJob(source, output_path, encode)
+
+
+def run_video_job(job: VideoJob, backend: Backend, *, batch_size: int = 1, queue_size: int = 8,
+                  progress: Callable[[int], None] | None = None,
+                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+                  warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TranscodeResult:
+    """Stylize every frame of the job's input with ``backend`` into its output path.
+
+    ``log`` receives notes (what was done to streams), ``warn`` warnings about lost data (always
+    worth showing). ``progress(n)`` is called from the writer thread after each written frame.
+    """
+    tmp = _temp_path_beside(job.output_path)
     writer: VideoWriter | None = None
     started = time.perf_counter()
     try:
-        writer = VideoWriter(tmp, source.info, encode, log=log)
+        writer = VideoWriter(tmp, job.source.info, job.encode, log=log, warn=warn)
 
         def stylize(batch: Sequence[VideoFrameItem]) -> list[VideoFrameItem]:
             rgb_u8_nhwc = np.stack([item.rgb_u8_hwc for item in batch])
@@ -106,11 +140,11 @@ def cartoonize_video(input_path: Path, output_path: Path, backend: Backend, enco
             if progress is not None:
                 progress(1)
 
-        stats = run_pipeline(source.frames(), stylize, write, finish=writer.close,
+        stats = run_pipeline(job.source.frames(), stylize, write, finish=writer.close,
                              batch_size=batch_size, queue_size=queue_size)
         seconds = time.perf_counter() - started
-        os.replace(tmp, output_path)
-        return TranscodeResult(output_path, writer.frames_written, writer.copied_packets, seconds, stats)
+        os.replace(tmp, job.output_path)
+        return TranscodeResult(job.output_path, writer.frames_written, writer.copied_packets, seconds, stats)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -118,3 +152,14 @@ def cartoonize_video(input_path: Path, output_path: Path, backend: Backend, enco
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def cartoonize_video(input_path: Path, output_path: Path, backend: Backend, encode: EncodeConfig = EncodeConfig(),
+                     *, overwrite: bool = False, batch_size: int = 1, queue_size: int = 8,
+                     progress: Callable[[int], None] | None = None,
+                     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+                     warn: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TranscodeResult:
+    """open_video_job + run_video_job in one call."""
+    job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
+    return run_video_job(job, backend, batch_size=batch_size, queue_size=queue_size, progress=progress,
+                         log=log, warn=warn)

@@ -102,7 +102,9 @@ def _container_accepts_codec(format_name: str, codec: str, template_audio) -> bo
 class _OtherStreams:
     """The input's audio and subtitle streams, read by their own demuxer and muxed in time order."""
 
-    def __init__(self, info: VideoInfo, output: av.container.OutputContainer, log: Callable[[str], None]):
+    def __init__(self, info: VideoInfo, output: av.container.OutputContainer, log: Callable[[str], None],
+                 warn: Callable[[str], None]):
+        self._warn = warn
         self._input = av.open(str(info.path))
         self._copy: dict[int, av.stream.Stream] = {}        # input index -> output stream (packet copy)
         self._recode: dict[int, av.stream.Stream] = {}      # input index -> output stream (audio re-encode)
@@ -135,11 +137,17 @@ class _OtherStreams:
 
     def _next(self) -> av.Packet | None:
         if self._pending is None:
-            for packet in self._packets:
-                if packet.dts is None:   # demuxer flush packets carry no data
-                    continue
-                self._pending = packet
-                break
+            try:
+                for packet in self._packets:
+                    if packet.dts is None:   # demuxer flush packets carry no data
+                        continue
+                    self._pending = packet
+                    break
+            except av.error.FFmpegError as e:
+                # A file cut mid-stream: keep what was read, like the video decoder does.
+                self._packets = iter(())
+                self._warn(f"warning: reading audio/subtitle packets stopped early ({e}); "
+                           f"{self.copied_packets} packets copied")
         return self._pending
 
     def mux_until(self, output: av.container.OutputContainer, seconds: float | None) -> None:
@@ -170,7 +178,7 @@ class VideoWriter:
     """Encodes cartoon frames into ``path`` (the container follows its extension)."""
 
     def __init__(self, path: Path, info: VideoInfo, config: EncodeConfig = EncodeConfig(),
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, warn: Callable[[str], None] = print):
         self.path = Path(path)
         self.info = info
         self.config = config
@@ -192,7 +200,7 @@ class VideoWriter:
             raise BadInputError(f"{self.path}: cannot tell the container from the extension ({e})") from None
         try:
             self._video = self._add_video_stream()
-            self._others = _OtherStreams(info, self._output, log)
+            self._others = _OtherStreams(info, self._output, log, warn)
         except BaseException:
             self._output.close()
             raise

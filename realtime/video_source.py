@@ -28,6 +28,9 @@ from cartoonize.errors import BadInputError
 # (unspecified, reserved) are guessed from the frame height the way players do: HD is BT.709.
 _MATRIX_FOR_TAG = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
 _RANGE_FULL = 2   # AVCOL_RANGE_JPEG
+# FFmpeg renders any bytes as "video" through its text-art decoders (ANSI/binary text, picked by a
+# .bin/.txt extension); such a file is never a video someone means to cartoonize.
+_TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}
 
 
 def yuv_matrix(colorspace_tag: int, height: int) -> str:
@@ -100,6 +103,8 @@ class VideoSource:
                 raise BadInputError(f"{path}: has no video stream ({kinds})")
             stream = container.streams.video[0]
             cc = stream.codec_context
+            if cc.name in _TEXT_ART_CODECS:
+                raise BadInputError(f"{path}: not a video file (FFmpeg could only read it as {cc.name} text art)")
             if not cc.width or not cc.height:
                 raise BadInputError(f"{path}: video stream has no frame size (corrupt header?)")
             tb = stream.time_base or Fraction(1, 90000)
@@ -121,6 +126,7 @@ class VideoSource:
         index = 0
         last_pts: int | None = None
         repaired = 0
+        stopped_early = False
         with av.open(str(info.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"   # frame + slice threads: decode is rarely the bottleneck then
@@ -141,10 +147,15 @@ class VideoSource:
             except av.error.FFmpegError as e:
                 if index == 0:
                     raise BadInputError(f"{info.path}: no decodable video frame ({_av_message(e)})") from None
+                stopped_early = True
                 self._warn(f"warning: {info.path}: decoding stopped after frame {index} ({_av_message(e)}); "
                            f"the output keeps the {index} decodable frames")
         if index == 0:
             raise BadInputError(f"{info.path}: the video stream holds no decodable frames")
+        if info.frames and index < info.frames and not stopped_early:
+            # Threaded decoding ends quietly on a file cut mid-stream; the declared count tells.
+            self._warn(f"warning: {info.path}: the container declares {info.frames} frames but only {index} "
+                       f"decoded (file cut short?); the output keeps the {index} decodable frames")
         if repaired:
             self._warn(f"warning: {info.path}: {repaired} frame(s) had a repeated or backwards timestamp; "
                        f"each was moved one tick after the previous frame")

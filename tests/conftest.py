@@ -80,3 +80,46 @@ def write_clip(path: Path, width: int = 96, height: int = 64, pts: list[int] | N
                 out.mux(a.encode(af))
             out.mux(a.encode(None))
     return path
+
+
+class InvertBackend:
+    """A cheap deterministic Backend for pipeline tests: negative image."""
+
+    name, device, precision, style = "invert", "cpu", "uint8", "invert"
+
+    def __init__(self, fail_after: int | None = None):
+        self.fail_after = fail_after
+        self.frames = 0
+
+    def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
+        if self.fail_after is not None and self.frames + len(rgb_u8_nhwc) > self.fail_after:
+            raise RuntimeError(f"deliberate failure after {self.fail_after} frames")
+        self.frames += len(rgb_u8_nhwc)
+        return 255 - rgb_u8_nhwc
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def read_video(path: Path) -> dict:
+    """What a test needs to compare two files: frame times, sizes, audio packet bytes, stream kinds."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        times, size, rotation = [], None, None
+        for f in c.decode(v):
+            times.append(f.pts * f.time_base)
+            size = (f.width, f.height)
+            rotation = f.rotation if rotation is None else rotation
+        cc = v.codec_context
+        info = {"times": times, "size": size, "rotation": rotation, "codec": cc.name,
+                "color": (int(cc.color_primaries), int(cc.color_trc), int(cc.colorspace)),
+                "streams": [(s.type, s.codec_context.name) for s in c.streams]}
+    with av.open(str(path)) as c:
+        info["audio_packets"] = [bytes(p) for p in c.demux(audio=0) if p.dts is not None] if c.streams.audio else []
+    return info

@@ -12,7 +12,7 @@ import click
 from tqdm import tqdm
 
 from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
-from cartoonize.realtime.transcode import cartoonize_video
+from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.video_sink import EncodeConfig
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
@@ -44,7 +44,7 @@ Examples:
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality (lower = better); codec default if unset.")
 @click.option("--preset", help="Encoder speed preset (x264/x265: ultrafast..veryslow); default veryfast.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; errors only.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; only warnings and errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(input_path: Path, output_path: Path, style: str, weights: Path | None, backend: str, device: str,
          fp16: bool, batch_size: int, codec: str, crf: int | None, preset: str | None, overwrite: bool,
@@ -55,21 +55,21 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
     streams are copied unchanged. OUT appears only when the whole video is done.
     """
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    warn = lambda m: click.echo(m, err=True)  # noqa: E731 - warnings about lost data show even with --quiet
     with reported_errors(debug):
         config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
+        job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as engine:
             log(f"{input_path} -> {output_path}: {describe(engine)}")
-            bar = tqdm(unit="frame", disable=quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+            bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
+                       dynamic_ncols=True, smoothing=0.1)
             try:
-                result = cartoonize_video(input_path, output_path, engine, encode, overwrite=overwrite,
-                                          batch_size=batch_size, progress=bar.update,
-                                          total=lambda n: setattr(bar, "total", n or None), log=log)
+                result = run_video_job(job, engine, batch_size=batch_size, progress=bar.update, log=log, warn=warn)
             finally:
                 bar.close()
         log(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps), {result.copied_packets} audio/subtitle packets copied")
-
 
 if __name__ == "__main__":
     main()
