@@ -1,4 +1,123 @@
+"""``cartoonize-bench``: where the time goes when cartoonizing a clip, measured in one run.
+
+Usage: ``cartoonize-bench clip.mp4 --style classic --json``
+
+Five measurements on the same clip, back to back in one process so they share the machine's
+state: decode only (demux + decode + YUV->RGB), inference only (the backend on frames already in
+memory), encode only (RGB->YUV + encode + mux, with the audio copy), a naive sequential loop
+(decode -> infer -> encode in one thread) and the threaded pipeline that ``cartoonize-video``
+runs. The pipeline should approach the slowest stage and beat the sequential loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import click
-@click.command()
-def main():
-    """placeholder"""
+import numpy as np
+
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
+from cartoonize.realtime.transcode import open_video_job, run_video_job
+from cartoonize.realtime.video_sink import EncodeConfig, VideoWriter
+from cartoonize.realtime.video_source import VideoFrameItem, VideoSource
+from cartoonize.styles import DEFAULT_STYLE
+
+from .common import reported_errors
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_stages(clip: Path, backend, encode: EncodeConfig, batch_size: int, scratch: Path) -> dict[str, float]:
+    """fps of each stage alone, of a sequential loop and of the threaded pipeline, on ``clip``."""
+    quiet = lambda m: None  # noqa: E731
+    source = VideoSource.open(clip, warn=quiet)
+    frames: list[VideoFrameItem] = []
+    t_decode = _timed(lambda: frames.extend(source.frames()))
+    n = len(frames)
+
+    backend.infer(np.stack([frames[0].rgb_u8_hwc] * batch_size))   # warm-up: first-call allocations
+    cartoons: list[np.ndarray] = []
+
+    def infer_all() -> None:
+        for i in range(0, n, batch_size):
+            cartoons.extend(backend.infer(np.stack([f.rgb_u8_hwc for f in frames[i:i + batch_size]])))
+    t_infer = _timed(infer_all)
+
+    def encode_all() -> None:
+        writer = VideoWriter(scratch / "encode_only.mp4", source.info, encode, log=quiet, warn=quiet)
+        for item, rgb in zip(frames, cartoons):
+            writer.write(VideoFrameItem(item.index, rgb, item.pts, item.time_base, item.duration))
+        writer.close()
+    t_encode = _timed(encode_all)
+    del frames, cartoons
+
+    def sequential() -> None:
+        writer = VideoWriter(scratch / "sequential.mp4", source.info, encode, log=quiet, warn=quiet)
+        batch: list[VideoFrameItem] = []
+        for item in source.frames():
+            batch.append(item)
+            if len(batch) == batch_size:
+                for it, rgb in zip(batch, backend.infer(np.stack([b.rgb_u8_hwc for b in batch]))):
+                    writer.write(VideoFrameItem(it.index, rgb, it.pts, it.time_base, it.duration))
+                batch = []
+        if batch:
+            for it, rgb in zip(batch, backend.infer(np.stack([b.rgb_u8_hwc for b in batch]))):
+                writer.write(VideoFrameItem(it.index, rgb, it.pts, it.time_base, it.duration))
+        writer.close()
+    t_sequential = _timed(sequential)
+
+    job = open_video_job(clip, scratch / "pipeline.mp4", encode, overwrite=True, warn=quiet)
+    t_pipeline = _timed(lambda: run_video_job(job, backend, batch_size=batch_size, log=quiet, warn=quiet))
+    return {"frames": n, "decode_fps": n / t_decode, "infer_fps": n / t_infer, "encode_fps": n / t_encode,
+            "sequential_fps": n / t_sequential, "pipeline_fps": n / t_pipeline}
+
+
+def stage_table(r: dict[str, float]) -> str:
+    slowest = min(r["decode_fps"], r["infer_fps"], r["encode_fps"])
+    rows = [("decode only", r["decode_fps"]), ("inference only", r["infer_fps"]), ("encode only", r["encode_fps"]),
+            ("sequential loop", r["sequential_fps"]), ("threaded pipeline", r["pipeline_fps"])]
+    lines = ["| stage | fps |", "|---|---:|"] + [f"| {name} | {fps:.1f} |" for name, fps in rows]
+    lines.append(f"\npipeline / slowest stage = {r['pipeline_fps'] / slowest:.2f}   "
+                 f"pipeline / sequential = {r['pipeline_fps'] / r['sequential_fps']:.2f}")
+    return "\n".join(lines)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--style", default=DEFAULT_STYLE, show_default=True, help="Bundled style to run.")
+@click.option("--weights", type=click.Path(path_type=Path), help="Generator weights instead of --style.")
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--fp16", is_flag=True)
+@click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--codec", default="libx264", show_default=True)
+@click.option("--preset", default=None, help="Encoder preset (default: cartoonize-video's default).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(clip: Path, style: str, weights: Path | None, backend: str, device: str, fp16: bool, batch_size: int,
+         codec: str, preset: str | None, as_json: bool, debug: bool) -> None:
+    """Measure decode, inference, encode, a sequential loop and the threaded pipeline on CLIP."""
+    with reported_errors(debug):
+        config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)
+        with load_backend(config, announce=lambda m: click.echo(m, err=True)) as engine, \
+                tempfile.TemporaryDirectory() as scratch:
+            result = measure_stages(clip, engine, EncodeConfig(codec=codec, preset=preset), batch_size, Path(scratch))
+            result.update({"clip": str(clip), "backend": describe(engine), "batch_size": batch_size,
+                           "codec": codec})
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"{clip} ({result['frames']} frames), {result['backend']}, batch {batch_size}, {codec}")
+            click.echo(stage_table(result))
+
+
+if __name__ == "__main__":
+    main()
