@@ -12,8 +12,9 @@ nothing is substituted silently.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +24,7 @@ from cartoonize.errors import BackendUnavailableError, BadInputError
 from cartoonize.styles import DEFAULT_STYLE, Style, generator_style, resolve_style
 from cartoonize.weights import read_metadata
 
-BACKEND_NAMES = ("auto", "torch", "opencv")
+BACKEND_NAMES = ("auto", "torch", "torch-compiled", "onnxruntime", "tensorrt", "opencv")
 
 
 @runtime_checkable
@@ -50,13 +51,19 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class BackendConfig:
-    backend: str = "auto"          # auto | torch | opencv
+    backend: str = "auto"          # one of BACKEND_NAMES
     style: str = DEFAULT_STYLE     # bundled style name (ignored when weights is set)
-    weights: Path | None = None    # a generator .safetensors file instead of a bundled style
-    device: str = "cpu"            # cpu | cuda | cuda:N (torch backend)
+    weights: Path | None = None    # generator .safetensors (any backend) or cartoonize-export .onnx (onnxruntime,
+                                   # tensorrt) instead of a bundled style
+    device: str | None = None      # cpu | cuda | cuda:N; None: auto picks, torch and onnxruntime use the CPU,
+                                   # tensorrt and torch-compiled the first CUDA GPU
     fp16: bool = False             # half-precision inference; refused where it cannot run
     channels_last: bool = True     # NHWC memory format for convolutions (faster on CPU and tensor cores)
     threads: int | None = None     # intra-op threads for CPU backends; None = library default
+    execution_provider: str | None = None  # onnxruntime: cpu | cuda | tensorrt; None follows device
+    max_batch: int = 1             # most frames per infer call a TensorRT engine is built for
+    frame_sizes: tuple[tuple[int, int], ...] = ()  # (width, height) TensorRT engines must take; () = first frame's
+    cache_dir: Path | None = None  # TensorRT engine cache; None = $CARTOONIZE_CACHE_DIR or ~/.cache/cartoonize/engines
 
 
 def describe(backend: Backend) -> str:
@@ -67,6 +74,10 @@ def describe(backend: Backend) -> str:
 def _style_of(config: BackendConfig) -> Style:
     if config.weights is None:
         return resolve_style(config.style)
+    if Path(config.weights).suffix.lower() == ".onnx":
+        from .onnx_export import load_onnx_file
+        load_onnx_file(config.weights, config.fp16)   # a bad or mismatched file fails here, before loading
+        return generator_style(config.weights)
     read_metadata(config.weights)   # a bad file fails here, before anything is announced or loaded
     return generator_style(config.weights)
 
@@ -74,33 +85,102 @@ def _style_of(config: BackendConfig) -> Style:
 def load_backend(config: BackendConfig, announce=lambda line: print(line, file=sys.stderr)) -> Backend:
     """Build the backend the config asks for. ``auto`` announces its choice and reason in one line."""
     style = _style_of(config)
-    choice = config.backend
-    if choice == "auto":
-        choice, reason = _auto_choice(style, config)
-        announce(f"backend auto: {choice} ({reason})")
-    match choice:
+    if config.backend == "auto":
+        hardware = probe_hardware(config.device) if style.kind == "generator" else None
+        config, reason = _auto_choice(style, config, hardware)
+        announce(f"backend auto: {config.backend} {config.device}{' fp16' if config.fp16 else ''} ({reason})")
+    if config.backend not in ("opencv", "auto") and style.kind != "generator":
+        raise BadInputError(f"style {style.name!r} is a filter, not a neural network: use --backend opencv or auto")
+    onnx_weights = style.weights is not None and style.weights.suffix.lower() == ".onnx"
+    if onnx_weights and config.backend not in ("onnxruntime", "tensorrt"):
+        raise BadInputError(f"{style.weights}: ONNX weights run on --backend onnxruntime or tensorrt, "
+                            f"not {config.backend}; give the .safetensors file for {config.backend}")
+    match config.backend:
         case "opencv":
             if style.kind != "filter":
                 raise BadInputError(f"backend opencv runs only filter styles (classic); {style.name!r} is a "
                                     f"neural style: use --backend torch or auto")
             if config.fp16:
                 raise BadInputError("--fp16 does not apply to the classic filter (it runs in uint8 on the CPU)")
-            if config.device != "cpu":
+            if config.device not in (None, "cpu"):
                 raise BadInputError(f"the classic filter runs on the CPU only, not on {config.device!r}")
             from .opencv_backend import OpenCVBackend
             return OpenCVBackend(style.name, threads=config.threads)
         case "torch":
-            if style.kind != "generator":
-                raise BadInputError(f"style {style.name!r} is a filter, not a neural network: use --backend opencv "
-                                    f"or auto")
             from .torch_backend import TorchBackend
-            return TorchBackend(style, device=config.device, fp16=config.fp16,
+            return TorchBackend(style, device=config.device or "cpu", fp16=config.fp16,
                                 channels_last=config.channels_last, threads=config.threads)
+        case "torch-compiled":
+            from .compiled_torch import CompiledTorchBackend
+            return CompiledTorchBackend(style, device=config.device or "cuda", fp16=config.fp16,
+                                        channels_last=config.channels_last)
+        case "onnxruntime":
+            from .ort_backend import OnnxRuntimeBackend
+            return OnnxRuntimeBackend(style, device=config.device or "cpu", fp16=config.fp16, threads=config.threads,
+                                      provider=config.execution_provider, cache_dir=config.cache_dir)
+        case "tensorrt":
+            from .tensorrt_backend import TensorRTBackend
+            return TensorRTBackend(style, device=config.device or "cuda", fp16=config.fp16, max_batch=config.max_batch,
+                                   sizes=config.frame_sizes, cache_dir=config.cache_dir, log=announce)
         case _:
             raise BadInputError(f"unknown backend {config.backend!r}; choose from {', '.join(BACKEND_NAMES)}")
 
 
-def _auto_choice(style: Style, config: BackendConfig) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Hardware:
+    """What ``auto`` decides on; ``probe_hardware`` fills it in, tests make their own."""
+
+    cuda_gpu: str | None     # name of the CUDA GPU torch would use, None without one
+    tensorrt: str | None     # TensorRT version when a TensorRT 10+ imports (probed only with a GPU)
+    tensorrt_missing: str    # why not, for the announcement
+    triton: bool             # torch.compile can generate CUDA kernels
+    onnxruntime: bool        # ONNX Runtime imports
+
+
+def probe_hardware(device: str | None) -> Hardware:
+    """Look at this machine; GPU software is only probed when a GPU may be used (device not cpu)."""
+    import torch
+
+    gpu = None
+    if device != "cpu" and torch.cuda.is_available():
+        index = torch.device(device).index if device and ":" in device else torch.cuda.current_device()
+        gpu = torch.cuda.get_device_name(index)
+    trt_version, trt_missing = None, "no GPU"
+    if gpu is not None:
+        try:
+            from .tensorrt_backend import import_tensorrt
+            trt_version = import_tensorrt().__version__
+        except BackendUnavailableError:
+            trt_missing = "TensorRT 10 not installed"
+    has_ort = importlib.util.find_spec("onnxruntime") is not None
+    return Hardware(gpu, trt_version, trt_missing, importlib.util.find_spec("triton") is not None, has_ort)
+
+
+def _auto_choice(style: Style, config: BackendConfig, hw: Hardware | None) -> tuple[BackendConfig, str]:
+    """The fastest backend this machine runs, as a concrete config, and the reason in a few words.
+
+    GPU: TensorRT, else torch.compile, else eager PyTorch, always FP16 (the announcement says so).
+    CPU: ONNX Runtime (about 1.4x+ PyTorch on CPUs, see docs/BENCHMARKS.md), else PyTorch.
+    An explicit --device is respected: cpu keeps auto on the CPU, cuda requires a GPU.
+    """
     if style.kind == "filter":
-        return "opencv", f"style {style.name!r} is a non-neural filter"
-    return "torch", f"PyTorch on {config.device}"
+        return replace(config, backend="opencv", device="cpu"), f"style {style.name!r} is a non-neural filter"
+    onnx_weights = style.weights is not None and style.weights.suffix.lower() == ".onnx"
+    if config.device not in (None, "cpu") and hw.cuda_gpu is None:
+        raise BackendUnavailableError(f"--device {config.device} asked for but PyTorch sees no CUDA GPU; "
+                                      f"install a CUDA build of torch or use --device cpu")
+    if hw.cuda_gpu is not None:
+        gpu = replace(config, device=config.device or "cuda", fp16=True)
+        if hw.tensorrt is not None:
+            return replace(gpu, backend="tensorrt"), f"CUDA GPU {hw.cuda_gpu}, TensorRT {hw.tensorrt}"
+        if onnx_weights:
+            return replace(gpu, backend="onnxruntime", fp16=config.fp16), f"CUDA GPU, ONNX weights, {hw.tensorrt_missing}"
+        if hw.triton:
+            return replace(gpu, backend="torch-compiled"), f"CUDA GPU {hw.cuda_gpu}, {hw.tensorrt_missing}"
+        return replace(gpu, backend="torch"), f"CUDA GPU {hw.cuda_gpu}, {hw.tensorrt_missing}, no Triton for torch.compile"
+    why_cpu = "--device cpu" if config.device == "cpu" else "no CUDA GPU"
+    if hw.onnxruntime:
+        return replace(config, backend="onnxruntime", device="cpu"), f"{why_cpu}; ONNX Runtime is the fastest CPU engine"
+    if onnx_weights:
+        raise BackendUnavailableError("ONNX weights need ONNX Runtime: pip install onnxruntime")
+    return replace(config, backend="torch", device="cpu"), f"{why_cpu}; ONNX Runtime not installed"
