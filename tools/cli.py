@@ -7,7 +7,7 @@ import click
 
 from cartoonize.samples import SAMPLE_CLIPS, sample_clip
 
-from . import bench, live, video
+from . import bench, export, live, video
 from .common import reported_errors
 
 
@@ -27,3 +27,4 @@ def sample(name: str) -> None:
 main.add_command(video.main, name="video")
 main.add_command(bench.main, name="bench")
 main.add_command(live.main, name="live")
+main.add_command(export.main, name="export")
