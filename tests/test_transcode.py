@@ -99,22 +99,26 @@ def test_audio_reencoded_when_container_cannot_hold_it(tmp_path):
     assert len(info["times"]) == 10
 
 
-def test_subtitles_copied_into_mkv(tmp_path, bikes_clip):
-    src = tmp_path / "subs.mkv"
-    srt = tmp_path / "s.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n\n2\n00:00:02,000 --> 00:00:03,000\nworld\n")
-    # Mux the first 2 s of bikes with an SRT subtitle track into MKV.
-    with av.open(str(bikes_clip)) as vin, av.open(str(srt)) as sin, av.open(str(src), "w") as out:
+def mux_with_subtitles(video_clip: Path, srt_text: str, seconds: float, dst: Path) -> Path:
+    """The first ``seconds`` of a clip's video packets plus an SRT subtitle track, in MKV."""
+    srt = dst.with_suffix(".srt")
+    srt.write_text(srt_text)
+    with av.open(str(video_clip)) as vin, av.open(str(srt)) as sin, av.open(str(dst), "w") as out:
         vo = out.add_stream_from_template(vin.streams.video[0])
         so = out.add_stream_from_template(sin.streams.subtitles[0])
         for p in vin.demux(video=0):
-            if p.dts is not None and p.dts * p.time_base < 2:
+            if p.dts is not None and p.dts * p.time_base < seconds:
                 p.stream = vo
                 out.mux(p)
-        sub_packets = [p for p in sin.demux(subtitles=0) if p.dts is not None]
-        for p in sub_packets:
+        for p in [p for p in sin.demux(subtitles=0) if p.dts is not None]:
             p.stream = so
             out.mux(p)
+    return dst
+
+
+def test_subtitles_copied_into_mkv(tmp_path, bikes_clip):
+    src = mux_with_subtitles(bikes_clip, "1\n00:00:00,000 --> 00:00:01,000\nhello\n\n"
+                             "2\n00:00:02,000 --> 00:00:03,000\nworld\n", 2.0, tmp_path / "subs.mkv")
     dst = tmp_path / "subs_out.mkv"
     result, _ = run(src, dst)
     info = read_video(dst)
@@ -123,20 +127,7 @@ def test_subtitles_copied_into_mkv(tmp_path, bikes_clip):
 
 
 def test_subtitles_left_out_of_mp4_with_a_note(tmp_path, bikes_clip):
-    src = tmp_path / "subs.mkv"
-    srt = tmp_path / "s.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
-    with av.open(str(bikes_clip)) as vin, av.open(str(srt)) as sin, av.open(str(src), "w") as out:
-        vo = out.add_stream_from_template(vin.streams.video[0])
-        so = out.add_stream_from_template(sin.streams.subtitles[0])
-        for p in vin.demux(video=0):
-            if p.dts is not None and p.dts * p.time_base < 0.5:
-                p.stream = vo
-                out.mux(p)
-        for p in sin.demux(subtitles=0):
-            if p.dts is not None:
-                p.stream = so
-                out.mux(p)
+    src = mux_with_subtitles(bikes_clip, "1\n00:00:00,000 --> 00:00:01,000\nhello\n", 0.5, tmp_path / "subs.mkv")
     dst = tmp_path / "subs_out.mp4"
     _, notes = run(src, dst)
     assert [s for s in read_video(dst)["streams"] if s[0] == "subtitle"] == []

@@ -94,16 +94,21 @@ def test_random_bytes_named_bin_is_not_text_art(tmp_path):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def add_silence(out: av.container.OutputContainer) -> None:
+    """An AAC stream with 10 frames of silence in an open output container."""
+    a = out.add_stream("aac", rate=48000)
+    a.codec_context.layout = "mono"
+    for k in range(10):
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        f.sample_rate, f.pts = 48000, k * 1024
+        out.mux(a.encode(f))
+    out.mux(a.encode(None))
+
+
 def test_audio_only_file(tmp_path):
     path = tmp_path / "tone.m4a"
     with av.open(str(path), "w") as out:
-        a = out.add_stream("aac", rate=48000)
-        a.codec_context.layout = "mono"
-        for k in range(10):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            f.sample_rate, f.pts = 48000, k * 1024
-            out.mux(a.encode(f))
-        out.mux(a.encode(None))
+        add_silence(out)
     one_line_error(cli(path, tmp_path / "o.mp4"), "tone.m4a", "no video stream", "audio")
     assert not (tmp_path / "o.mp4").exists()
 
@@ -113,13 +118,7 @@ def test_video_stream_with_zero_frames(tmp_path):
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = out.add_stream("aac", rate=48000)
-        a.codec_context.layout = "mono"
-        for k in range(10):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            f.sample_rate, f.pts = 48000, k * 1024
-            out.mux(a.encode(f))
-        out.mux(a.encode(None))
+        add_silence(out)   # audio packets but not a single video packet
     one_line_error(cli(path, tmp_path / "o.mp4"), "novideo.mkv", "no decodable frames")
     assert not (tmp_path / "o.mp4").exists()
 
