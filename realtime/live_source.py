@@ -261,9 +261,13 @@ class PatternSource:
         wait = due - time.monotonic()
         if wait > 0 and stop.wait(wait):
             return None
-        frame = pattern_frame(self._base, self._index)
+        frame = self.frame(self._index)
         self._index += 1
         return frame
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` of this pattern, without waiting for its time."""
+        return pattern_frame(self._base, index)
 
     def close(self) -> None:
         pass
