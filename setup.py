@@ -48,6 +48,7 @@ setup(
             "cartoonize-bench=cartoonize.tools.bench:main",
             "cartoonize-export=cartoonize.tools.export:main",
             "cartoonize-live=cartoonize.tools.live:main",
+            "cartoonize-bench-live=cartoonize.tools.bench_live:main",
             "cartoonize-train=cartoonize.tools.train:main",
             "cartoonize-prep=cartoonize.tools.prep:main",
         ],
