@@ -169,7 +169,7 @@ def _auto_choice(style: Style, config: BackendConfig, hw: Hardware | None) -> tu
     if config.device not in (None, "cpu") and hw.cuda_gpu is None:
         raise BackendUnavailableError(f"--device {config.device} asked for but PyTorch sees no CUDA GPU; "
                                       f"install a CUDA build of torch or use --device cpu")
-    if hw.cuda_gpu is not None:
+    if hw.cuda_gpu is not None and config.device != "cpu":
         gpu = replace(config, device=config.device or "cuda", fp16=True)
         if hw.tensorrt is not None:
             return replace(gpu, backend="tensorrt"), f"CUDA GPU {hw.cuda_gpu}, TensorRT {hw.tensorrt}"

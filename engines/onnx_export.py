@@ -109,6 +109,9 @@ def export_onnx(style: Style, fp16: bool = False, opset: int = DEFAULT_OPSET) ->
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, do_constant_folding=True)
     proto = onnx.load_from_string(buffer.getvalue())
+    # The tracer cannot see that the output keeps 3 channels (it comes out of a Transpose); say so,
+    # so that consumers (TensorRT, shape inference) get a fully described output.
+    proto.graph.output[0].type.tensor_type.shape.dim[3].dim_value = 3
     metadata = {
         "style": style.name,
         "architecture": str(weights_meta.get("architecture")),

@@ -12,6 +12,7 @@ import click
 from tqdm import tqdm
 
 from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
+from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.video_sink import EncodeConfig
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
@@ -25,6 +26,7 @@ Examples:
   cartoonize-video in.mov out.mkv --style classic --crf 18 --preset slow
   cartoonize-video in.mp4 out.mp4 --weights my_style.safetensors --device cuda --fp16 --batch-size 8
   cartoonize-video in.mp4 out.webm --codec libvpx-vp9
+  cartoonize-video in_4k.mp4 out.mp4 --weights my_style.safetensors --max-side 1280
 """
 
 
@@ -33,22 +35,31 @@ Examples:
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--style", default=DEFAULT_STYLE, show_default=True,
               help=f"Bundled style: {', '.join(sorted(BUNDLED_STYLES))}.")
-@click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors) instead of --style.")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="Generator weights (.safetensors; or .onnx from cartoonize-export for onnxruntime/tensorrt) "
+                   "instead of --style.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True,
               help="Inference engine; auto says what it picked and why.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (neural styles).")
+@click.option("--device", help="cpu, cuda or cuda:N (neural styles). Default: auto picks; torch and onnxruntime "
+                               "use the CPU, tensorrt and torch-compiled the GPU.")
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Frames per inference call.")
+@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Run the style at this fraction of the frame size; guided upsampling restores full size.")
+@click.option("--max-side", type=click.IntRange(16, None),
+              help="Run the style with the longer side at most this many pixels (guided upsampling back).")
+@click.option("--tile", type=click.IntRange(32, None),
+              help="Run the style in overlapping tiles of at most this many pixels a side (for GPU memory).")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality (lower = better); codec default if unset.")
 @click.option("--preset", help="Encoder speed preset (x264/x265: ultrafast..veryslow); default veryfast.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; only warnings and errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(input_path: Path, output_path: Path, style: str, weights: Path | None, backend: str, device: str,
-         fp16: bool, batch_size: int, codec: str, crf: int | None, preset: str | None, overwrite: bool,
-         quiet: bool, debug: bool) -> None:
+def main(input_path: Path, output_path: Path, style: str, weights: Path | None, backend: str, device: str | None,
+         fp16: bool, batch_size: int, scale: float, max_side: int | None, tile: int | None, codec: str,
+         crf: int | None, preset: str | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Cartoonize the video IN into OUT (the container follows OUT's extension).
 
     Every frame is stylized and re-encoded with its original timestamp; audio and subtitle
@@ -57,10 +68,14 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     warn = lambda m: click.echo(m, err=True)  # noqa: E731 - warnings about lost data show even with --quiet
     with reported_errors(debug):
-        config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)
+        config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16,
+                               max_batch=batch_size)
+        # Tiles overlap by a quarter of their side up to 32 px: enough context for the generators' receptive field.
+        resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
-        with load_backend(config, announce=log) as engine:
+        with load_backend(config, announce=log) as loaded:
+            engine = with_resolution(loaded, resolution)
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)
