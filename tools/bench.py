@@ -101,11 +101,20 @@ def stage_table(r: dict[str, float]) -> str:
 @click.option("--codec", default="libx264", show_default=True)
 @click.option("--preset", default=None, help="Encoder preset (default: cartoonize-video's default).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--backends", "per_backend", is_flag=True,
+              help="Instead: inference fps of every CPU backend at 360p/720p/1080p on a frame of CLIP "
+                   "(tools/bench_backends.py).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(clip: Path, style: str, weights: Path | None, backend: str, device: str, fp16: bool, batch_size: int,
-         codec: str, preset: str | None, as_json: bool, debug: bool) -> None:
+         codec: str, preset: str | None, as_json: bool, per_backend: bool, debug: bool) -> None:
     """Measure decode, inference, encode, a sequential loop and the threaded pipeline on CLIP."""
     with reported_errors(debug):
+        if per_backend:
+            from .bench_backends import backend_table, clip_frame, measure_backends
+
+            rows = measure_backends(BackendConfig(style=style, weights=weights), clip_frame(clip))
+            click.echo(json.dumps(rows, indent=2) if as_json else backend_table(rows))
+            return
         config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)
         with load_backend(config, announce=lambda m: click.echo(m, err=True)) as engine, \
                 tempfile.TemporaryDirectory() as scratch:
