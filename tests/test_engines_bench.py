@@ -33,3 +33,34 @@ def test_cartoonize_bench_backends_option_prints_json_rows(tmp_path, carphone_cl
     rows = json.loads(result.stdout)
     assert {row["size"] for row in rows} == {"360p", "720p", "1080p"} and len(rows) == 12
     assert all(row["fps"] > 0 for row in rows)
+
+
+def test_gpu_check_without_a_gpu_says_so_in_one_line():
+    import torch
+
+    from cartoonize.tools.gpu_check import main as gpu_check_main
+
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("a CUDA GPU is present: run tools/gpu_check.py itself")
+    result = CliRunner().invoke(gpu_check_main, ["--no-tests"])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no CUDA GPU")
+
+
+def test_gpu_table_reports_parity_verdicts_and_unavailable_backends():
+    import numpy as np
+
+    from cartoonize.tools.gpu_check import gpu_table, parity
+
+    frame = np.full((1, 8, 8, 3), 100, np.uint8)
+    off_by_two = frame + 2
+    assert parity(off_by_two, frame, fp16=False)["ok"] is False      # fp32 must be within 1/255
+    assert parity(off_by_two, frame, fp16=True)["ok"] is True        # 2 levels everywhere is 42 dB
+    row = {"backend": "tensorrt fp16", "size": "1280x720", **parity(off_by_two, frame, True), "median_ms": 2.0,
+           "p90_ms": 2.5, "fps": 500.0, "vs_torch_fp32": 4.0}
+    table = gpu_table([row, {"backend": "onnxruntime cuda fp32", "unavailable": "no CUDAExecutionProvider"}])
+    assert "| tensorrt fp16 | 1280x720 | ok: max 2, 42.1 dB | 2.00 | 2.50 | 500.0 | 4.00x |" in table
+    assert "unavailable: no CUDAExecutionProvider" in table
