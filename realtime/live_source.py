@@ -171,6 +171,8 @@ class FileSource:
         self._log = log
         self.target = config.target
         self._is_url = "://" in self.target
+        if self._is_url and config.loop:
+            raise BadInputError(f"{self.target}: --loop applies to files, not stream URLs")
         if not self._is_url:
             check_input_file(Path(self.target))
         self._container = self._open()

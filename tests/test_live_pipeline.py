@@ -282,3 +282,19 @@ def test_errors_in_the_source_are_runtime_failures_not_hangs():
     with pytest.raises(CartoonizeError, match="camera on fire"):
         LivePipeline(source, [ListSink()], lambda n: FakeBackend(), ["invert"], LiveConfig(duration_s=60)).run()
     assert source.closed and not live_threads()
+
+
+def test_hud_is_drawn_only_for_sinks_a_person_watches():
+    class WatchedSink(ListSink):
+        shows_hud = True
+
+    watched, clean = WatchedSink("watched"), ListSink("clean")
+    LivePipeline(pattern(320, 240), [watched, clean], lambda n: FakeBackend(), ["invert"],
+                 LiveConfig(max_frames=4, hud=True)).run()
+    assert all(np.array_equal(out, 255 - f.rgb_u8_hwc) for f, out, _ in clean.frames)     # no HUD
+    plain_by_index = {f.index: out for f, out, _ in clean.frames}
+    pairs = [(out, plain_by_index[f.index]) for f, out, _ in watched.frames if f.index in plain_by_index]
+    assert pairs
+    for hud, plain in pairs:
+        assert np.abs(hud[:60].astype(int) - plain[:60]).sum() > 0      # stats text in the top band
+        assert np.array_equal(hud[120:], plain[120:])                   # the rest untouched

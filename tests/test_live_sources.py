@@ -168,3 +168,26 @@ def test_cli_camera_that_cannot_open_exits_2_with_one_line(target, message):
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith(message)
+
+
+def test_stream_url_source_reads_over_http(tmp_path):
+    import functools
+    import http.server
+    clip = write_clip(tmp_path / "served.mp4", pts=[i * 40 for i in range(10)])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+        source = open_live_source(LiveSourceConfig(kind="file", target=url))
+        assert source.info.description.startswith(f"stream {url}: 96x64")
+        frames = [source.read(threading.Event()) for _ in range(11)]
+        source.close()
+        assert [f is not None for f in frames] == [True] * 10 + [False]
+        with pytest.raises(BadInputError, match="--loop applies to files, not stream URLs"):
+            open_live_source(LiveSourceConfig(kind="file", target=url, loop=True))
+    finally:
+        server.shutdown()
+        server.server_close()
