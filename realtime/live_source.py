@@ -27,10 +27,11 @@ import numpy as np
 
 from cartoonize.errors import BadInputError, CartoonizeError
 
-from .video_source import check_input_file
+from .video_source import check_input_file, yuv_matrix
 
 SOURCE_KINDS = ("camera", "file", "pattern")
 _BACKOFF_S = (0.25, 0.5, 1.0, 2.0)   # pauses between reopen attempts; the last one repeats
+_RESYNC_S = 1.0                      # a file/stream frame this far off its due time restarts the clock
 
 
 class CameraLostError(CartoonizeError):
@@ -209,9 +210,15 @@ class FileSource:
     def _decode(self):
         """(rgb_u8_hwc, media time in seconds) for each frame of the open container."""
         stream = self._container.streams.video[0]
+        cc = stream.codec_context
+        # The same YUV->RGB matrix and range choice as file mode (video_source), so colours match.
+        matrix = yuv_matrix(int(cc.colorspace), cc.height or 0)
+        full_range = int(cc.color_range) == 2 or (cc.format is not None and cc.format.name.startswith("yuvj"))
         for frame in self._container.decode(stream):
             t = float(frame.time) if frame.time is not None else None
-            yield frame.to_ndarray(format="rgb24"), t
+            rgb = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
+                                   src_color_range="JPEG" if full_range else "MPEG")
+            yield rgb, t
 
     def read(self, stop: threading.Event) -> np.ndarray | None:
         item, self._pending = self._pending or next(self._frames, None), None
@@ -232,6 +239,11 @@ class FileSource:
         self._last_t = t
         # A file is played the way a camera would deliver it: no frame before its time.
         wait = self._t0 + self._offset_s + (t - self._first_t) - time.monotonic()
+        if abs(wait) > _RESYNC_S:
+            # A timestamp jump (stream discontinuity) or decoding far behind: restart the clock here
+            # rather than stall for the jump or deliver a burst of late frames.
+            self._t0 += -wait
+            wait = 0.0
         if wait > 0 and stop.wait(wait):
             return None
         return rgb
