@@ -22,7 +22,7 @@ from cartoonize.weights import load_generator
 
 from conftest import write_clip
 
-TINY_G = {"width": 8, "blocks": 1}
+TINY_G = {"width": 8, "blocks": 1, "detail": True}
 
 
 @pytest.fixture(scope="module")

