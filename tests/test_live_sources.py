@@ -17,7 +17,7 @@ from cartoonize.realtime import live_source
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import CameraLostError, LiveSourceConfig, open_live_source
 
-from conftest import write_clip
+from conftest import pattern_rgb, write_clip
 from test_live_pipeline import FakeBackend, ListSink, live_threads
 
 
@@ -191,3 +191,24 @@ def test_stream_url_source_reads_over_http(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_camera_path_through_real_opencv_capture_reopens_and_then_gives_up(tmp_path):
+    # No camera here: a video file stands in for the device path, so the real cv2.VideoCapture code
+    # runs. Its end looks like an unplugged camera; while the file exists, reopening succeeds.
+    clip = write_clip(tmp_path / "fake-device.mp4", pts=[i * 40 for i in range(10)])
+    messages: list[str] = []
+    source = open_live_source(LiveSourceConfig(kind="camera", target=str(clip), width=640, height=480,
+                                               reconnect_s=0.8), log=messages.append)
+    assert source.info.description.startswith(f"camera {clip}: requested 640x480 @ ? fps, granted 96x64 @ 25 fps")
+    stop = threading.Event()
+    frames = [source.read(stop) for _ in range(14)]
+    assert all(f.shape == (64, 96, 3) for f in frames) and source.reconnects == 1
+    expected = pattern_rgb(96, 64, 0).astype(int)                       # what write_clip encoded first
+    assert np.abs(frames[0] - expected).mean() < np.abs(frames[0][..., ::-1] - expected).mean() / 2   # RGB, not BGR
+    clip.unlink()                                                        # now the "camera" is gone for good
+    with pytest.raises(CameraLostError):
+        for _ in range(20):
+            source.read(stop)
+    source.close()
+    assert any("reopened" in m for m in messages)
