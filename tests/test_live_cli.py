@@ -145,3 +145,11 @@ def test_live_benchmark_reports_latency_percentiles_and_rates():
     assert result["frames_processed"] > 0 and 0 < result["output_fps"] <= result["input_fps"] * 1.05
     assert 0 < result["latency_ms_p50"] <= result["latency_ms_p95"]
     assert result["frames_captured"] >= result["frames_processed"] + result["frames_dropped"]
+
+
+def test_recording_with_an_unknown_container_is_bad_input(tmp_path):
+    result = run_live("--pattern", "--record", str(tmp_path / "out.notacontainer"), "--frames", "3")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot tell the container from the extension" in errors[0]
+    assert not (tmp_path / "out.notacontainer").exists()

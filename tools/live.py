@@ -155,10 +155,14 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
         live = LiveConfig(mirror=mirror, max_fps=max_fps, scale=scale, hud=hud, max_frames=max_frames,
                           duration_s=duration)
         pipeline = LivePipeline(source, sinks, load_style, styles, live, window=window_sink, stats=stats, log=log)
-        pipeline.run()
-        if pipeline.interrupted:
-            log("stopped by Ctrl-C / SIGTERM")
-        log(stats.summary())
+        try:
+            pipeline.run()
+        finally:
+            # Also after a failure (camera lost): what ran until then is worth knowing.
+            if pipeline.interrupted:
+                log("stopped by Ctrl-C / SIGTERM")
+            if stats.frames_captured:
+                log(stats.summary())
 
 
 if __name__ == "__main__":

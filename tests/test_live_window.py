@@ -1,0 +1,38 @@
+"""The preview window's display check (the window itself is driven through a fake GUI in test_live_pipeline)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cartoonize.errors import BadInputError
+from cartoonize.realtime.window import check_display, opencv_has_gui
+
+
+def test_no_display_and_no_gui_are_both_named_in_one_line():
+    with pytest.raises(BadInputError) as error:
+        check_display(env={}, system="Linux", has_gui=False)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "no display (DISPLAY and WAYLAND_DISPLAY are unset)" in message
+    assert "no GUI support (opencv-python-headless; pip install opencv-python)" in message
+    assert message.endswith("use --preview to watch in a browser")
+
+
+@pytest.mark.parametrize("env", [{"DISPLAY": ":0"}, {"WAYLAND_DISPLAY": "wayland-0"}])
+def test_a_display_and_a_gui_build_pass(env):
+    check_display(env=env, system="Linux", has_gui=True)
+
+
+def test_headless_opencv_is_refused_even_with_a_display():
+    with pytest.raises(BadInputError, match="no GUI support"):
+        check_display(env={"DISPLAY": ":0"}, system="Linux", has_gui=False)
+
+
+def test_other_systems_need_no_display_variable():
+    check_display(env={}, system="Darwin", has_gui=True)
+
+
+def test_gui_detection_reads_the_opencv_build():
+    import cv2
+    gui_line = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
+    assert opencv_has_gui() == (not gui_line or gui_line[0].split(":", 1)[1].strip().upper() != "NONE")
