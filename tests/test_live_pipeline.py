@@ -298,3 +298,19 @@ def test_hud_is_drawn_only_for_sinks_a_person_watches():
     for hud, plain in pairs:
         assert np.abs(hud[:60].astype(int) - plain[:60]).sum() > 0      # stats text in the top band
         assert np.array_equal(hud[120:], plain[120:])                   # the rest untouched
+
+
+def test_a_slow_sink_skips_stale_frames_without_holding_back_the_others():
+    class SlowSink(ListSink):
+        def write(self, rgb_u8_hwc, frame):
+            time.sleep(0.2)              # a sink far slower than the 30 fps source (simulated device)
+            super().write(rgb_u8_hwc, frame)
+
+    slow, fast = SlowSink("slow"), ListSink("fast")
+    stats = LivePipeline(pattern(), [slow, fast], lambda n: FakeBackend(), ["invert"], LiveConfig(max_frames=30)).run()
+    assert stats.frames_processed == 30
+    assert stats.sinks["slow"]["dropped"] > 0
+    assert len(slow.frames) + stats.sinks["slow"]["dropped"] == 30
+    assert len(fast.frames) > 2 * len(slow.frames)
+    # Whatever the slow sink shows is recent: at most its own write time plus one frame old.
+    assert max(arrived - f.t_capture for f, _, arrived in slow.frames) < 2 * 0.2 + 0.6
