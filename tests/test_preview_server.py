@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -190,15 +191,21 @@ def test_preview_page_shows_the_stream_in_headless_chromium(tmp_path):
         pytest.skip("chromium not installed (apt-get install -y chromium); CI installs it and runs this test")
     shot = tmp_path / "preview.png"
     source = LiveSourceConfig(kind="pattern", width=320, height=240, fps=30)
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     with running_preview(source, hud=True) as (sink, pipeline):
         wait_for(lambda: pipeline.stats.frames_processed >= 2, "first frames")
-        result = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,600", f"--screenshot={shot}", sink.url],
-            capture_output=True, text=True, timeout=120)
+        result = subprocess.run(flags + [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,600",
+                                         f"--screenshot={shot}", sink.url], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
+        # The page's script fills the stats table from /stats.json: read the rendered DOM back.
+        dom = subprocess.run(flags + [f"--user-data-dir={tmp_path / 'profile2'}", "--virtual-time-budget=3000",
+                                      "--dump-dom", sink.url], capture_output=True, text=True, timeout=120)
+        assert dom.returncode == 0, dom.stderr[-2000:]
         viewers_seen = get_json(sink.url + "stats.json")
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td></tr>", dom.stdout))
+    assert rows.get("backend") == "opencv cpu uint8" and rows.get("style") == "classic", rows
+    assert float(rows["input fps"]) > 0 and int(rows["frames out"]) >= 2 and int(rows["viewers"]) >= 1
     image = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
     assert image.shape[:2] == (600, 800)
     stream_area = image[16:16 + 240, 16:16 + 320].astype(int)           # where the page puts the <img>
