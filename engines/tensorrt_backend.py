@@ -38,8 +38,9 @@ def import_tensorrt():
     """The tensorrt module, or BackendUnavailableError saying how to get a usable one."""
     try:
         import tensorrt as trt
-    except ImportError as e:
-        raise BackendUnavailableError(f"backend tensorrt needs the TensorRT Python package ({e}): {INSTALL_HINT}") from None
+    except Exception as e:  # noqa: BLE001 - ImportError, or a stub/broken install failing to load its libraries
+        raise BackendUnavailableError(f"backend tensorrt needs the TensorRT Python package "
+                                      f"({type(e).__name__}: {e}): {INSTALL_HINT}") from None
     version = getattr(trt, "__version__", "0")
     if int(version.split(".")[0]) < 10:
         raise BackendUnavailableError(f"TensorRT {version} found; this backend uses the TensorRT 10 API: {INSTALL_HINT}")
@@ -54,7 +55,7 @@ def build_plan(trt, onnx_bytes: bytes, profile: ShapeProfile, workspace_bytes: i
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        errors = "; ".join(parser.get_error(i).desc() for i in range(parser.num_errors))
         raise CartoonizeError(f"TensorRT could not parse the ONNX model: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
