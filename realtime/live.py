@@ -137,14 +137,20 @@ def engine_label(backend: Backend) -> str:
 
 
 def draw_hud(rgb_u8_hwc: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """A copy of the frame with the stats lines written top-left, white on a dark outline."""
+    """A copy of the frame with the stats lines top-left: white text on a darkened band.
+
+    A band rather than an outline: OpenCV 5 widens glyph advances with the stroke thickness, so a
+    thick dark copy under thin white text no longer lines up.
+    """
     out = rgb_u8_hwc.copy()
     scale = max(0.35, out.shape[0] / 900)
-    step = int(22 * scale / 0.5)
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1) for text in lines]
+    step = max(h + baseline for (_, h), baseline in sizes) + 6
+    band_w = min(out.shape[1], max(w for (w, _), _ in sizes) + 16)
+    band_h = min(out.shape[0], step * len(lines) + 8)
+    out[:band_h, :band_w] //= 3
     for i, text in enumerate(lines):
-        origin = (8, step * (i + 1))
-        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, text, (8, step * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
