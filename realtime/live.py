@@ -194,6 +194,7 @@ class LivePipeline:
     # Controls, callable from any thread (window hotkeys, tests).
     def toggle_original(self) -> None:
         self._show_original = not self._show_original
+        self._log("showing the original" if self._show_original else "showing the cartoon")
 
     def next_style(self) -> None:
         if len(self.styles) > 1:
