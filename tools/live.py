@@ -38,7 +38,8 @@ a summary is printed, exit code 0.
 
 def _styles_to_cycle(first: str, backend: str) -> list[str]:
     """The first style, then the other bundled styles this backend can run (the 's' hotkey)."""
-    kinds = {"opencv": {"filter"}, "torch": {"generator"}}.get(backend, {"filter", "generator"})
+    # auto picks an engine per style; an explicit engine runs filters (opencv) or networks (the others).
+    kinds = {"filter", "generator"} if backend == "auto" else {"filter"} if backend == "opencv" else {"generator"}
     others = [name for name in sorted(BUNDLED_STYLES) if name != first and BUNDLED_STYLES[name].kind in kinds]
     return [first] + others
 
