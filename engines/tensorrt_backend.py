@@ -213,7 +213,9 @@ class TensorRTBackend:
             if self._engine is not None:
                 self._log(f"tensorrt: {width}x{height} frames are outside the engine's profile "
                           f"({self._engine.profile.describe()}); switching engines")
-            self._load(ShapeProfile.for_sizes([(width, height)], self._max_batch))
+            own = ShapeProfile.for_sizes([(width, height)], self._max_batch)
+            # An engine prebuilt for a range of sizes that includes this one is as good as a new one.
+            self._load(self._cache.find_covering(self.key(own), self._label, own.max) or own)
         step = self._engine.profile.max[0]
         with torch.cuda.device(self._dev):
             chunks = [self._engine.run(np.ascontiguousarray(rgb_u8_nhwc[i:i + step])) for i in range(0, n, step)]

@@ -157,6 +157,24 @@ class EngineCache:
                 return f"cached {label} engine is stale ({'; '.join(changed)})"
         return f"no cached {label} engine for this GPU, TensorRT version and shape profile"
 
+    def find_covering(self, key: EngineKey, label: str, shape: Sequence[int]) -> ShapeProfile | None:
+        """The profile of a cached engine that takes ``shape`` and matches ``key`` in all but the profile.
+
+        Lets a run reuse an engine prebuilt for a range of sizes (``cartoonize-export --size A --size B``)
+        instead of building one for its own frame size.
+        """
+        wanted = {name: value for name, value in key.as_dict().items() if name != "profile"}
+        for sidecar_path in sorted(self.folder.glob(f"{_safe_label(label)}-*.json")):
+            try:
+                recorded = json.loads(sidecar_path.read_text())["key"]
+                profile = ShapeProfile(*(tuple(recorded["profile"][k]) for k in ("min", "opt", "max")))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            rest = {name: value for name, value in recorded.items() if name != "profile"}
+            if rest == wanted and profile.covers(shape):
+                return profile
+        return None
+
     def store(self, key: EngineKey, label: str, plan: bytes, build_seconds: float | None = None) -> Path:
         """Write plan then sidecar, each atomically; returns the plan's path."""
         self.folder.mkdir(parents=True, exist_ok=True)

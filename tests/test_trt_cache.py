@@ -129,3 +129,14 @@ def test_default_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("CARTOONIZE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert trt_cache.default_cache_dir() == tmp_path / "xdg" / "cartoonize" / "engines"
+
+
+def test_an_engine_prebuilt_for_a_size_range_is_found_for_a_size_inside_it(tmp_path):
+    cache, fake = EngineCache(tmp_path), FakeRuntime()
+    wide = dataclasses.replace(KEY, profile=ShapeProfile.for_sizes([(640, 360), (1920, 1080)], max_batch=4))
+    load_or_build(cache, wide, "fast-fp16", fake.build, fake.deserialize, lambda line: None)
+    assert cache.find_covering(KEY, "fast-fp16", (4, 720, 1280, 3)) == wide.profile
+    assert cache.find_covering(KEY, "fast-fp16", (4, 1440, 2560, 3)) is None             # outside the range
+    other_gpu = dataclasses.replace(KEY, gpu_name="NVIDIA L4")
+    assert cache.find_covering(other_gpu, "fast-fp16", (1, 720, 1280, 3)) is None       # only for the same GPU...
+    assert cache.find_covering(KEY, "fast-fp32", (1, 720, 1280, 3)) is None             # ...and the same label
