@@ -153,3 +153,14 @@ def test_recording_with_an_unknown_container_is_bad_input(tmp_path):
     errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot tell the container from the extension" in errors[0]
     assert not (tmp_path / "out.notacontainer").exists()
+
+
+def test_next_style_cycles_through_styles_the_chosen_engine_can_run(monkeypatch):
+    from cartoonize import styles
+    from cartoonize.tools import live
+    fake = {"classic": styles.Style("classic", "filter", None, ""),
+            "fast": styles.Style("fast", "generator", None, ""), "hayao": styles.Style("hayao", "generator", None, "")}
+    monkeypatch.setattr(live, "BUNDLED_STYLES", fake)
+    assert live._styles_to_cycle("fast", "auto") == ["fast", "classic", "hayao"]
+    assert live._styles_to_cycle("fast", "onnxruntime") == ["fast", "hayao"]
+    assert live._styles_to_cycle("classic", "opencv") == ["classic"]
