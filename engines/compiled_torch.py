@@ -68,7 +68,8 @@ class CompiledTorchBackend:
         batch = rgb_u8_nhwc
         if n < compiled_batch:   # pad a short (last) batch with copies of its last frame; cropped below
             batch = np.concatenate([batch, np.repeat(batch[-1:], compiled_batch - n, axis=0)])
-        x = torch.from_numpy(np.ascontiguousarray(batch)).pin_memory().to(self._dev, non_blocking=True)
+        # uint8 frames are small; a plain copy costs less than pinning fresh host memory every call.
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self._dev)
         if self._cuda_graphs:
             # Tells the CUDA-graph runtime that outputs of the previous call are no longer in use.
             torch.compiler.cudagraph_mark_step_begin()
