@@ -131,6 +131,10 @@ def test_resume_gives_the_same_next_loss(image_dirs, vgg_file, tmp_path):
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
     log = [json.loads(line) for line in (tmp_path / "part" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
+    # Resuming at the last step only exports; the weights' metadata keeps the last logged losses.
+    train(_config(image_dirs, vgg_file, tmp_path / "part", steps=4), resume=True, progress=False, log=lambda m: None)
+    _, meta = load_generator(tmp_path / "part" / "tiny.safetensors")
+    assert meta["recipe"]["final_losses"]["step"] == 4
 
 
 def test_edge_smoothing_blurs_only_near_edges():

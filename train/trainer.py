@@ -110,6 +110,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     start = 0
     if resume:
         start = _restore(checkpoint, generator, discriminator, opt_g, opt_d, rng)
+        _truncate_log(out / "log.jsonl", start)   # steps logged after the checkpoint are run again
         log(f"resumed {out / CHECKPOINT} at step {start}")
 
     # --- the loop --------------------------------------------------------------------------------
@@ -203,6 +204,9 @@ def resumed_config(out: Path, steps: int, checkpoint: dict[str, Any] | None = No
 def export(generator: torch.nn.Module, config: TrainConfig, history: list[dict[str, float]]) -> Path:
     """Write the generator in the project's weights format (fp16 tensors) with the training recipe."""
     path = Path(config.out) / f"{config.style}.safetensors"
+    if not history and (Path(config.out) / "log.jsonl").is_file():   # exported right after a resume
+        lines = (Path(config.out) / "log.jsonl").read_text(encoding="utf-8").splitlines()
+        history = [json.loads(lines[-1])] if lines else []
     recipe = {"trainer": "cartoonize-train", "mode": config.mode, "steps": config.steps,
               "final_losses": history[-1] if history else {}, "data_sources": list(config.data_sources),
               "config": config.to_dict()}
@@ -284,6 +288,13 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise BadInputError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if json.loads(line)["step"] <= last_step]
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def _restore(checkpoint: dict[str, Any], generator, discriminator, opt_g, opt_d, rng: np.random.Generator) -> int:
