@@ -187,6 +187,8 @@ class LivePipeline:
         self._abort = threading.Event()         # everything stops now
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
+        self._all_done = threading.Event()      # set when the last stage thread has ended
+        self._stages_left = 0
         self._in_slot = FrameSlot()
         self._sink_slots = [FrameSlot() for _ in self.sinks]
         self._window_slot = FrameSlot() if window is not None else None
@@ -307,6 +309,11 @@ class LivePipeline:
                 self.finish()
             except BaseException as exc:  # noqa: BLE001 - every failure must stop the other threads
                 self._fail(exc)
+            finally:
+                with self._error_lock:
+                    self._stages_left -= 1
+                    if self._stages_left == 0:
+                        self._all_done.set()
         return body
 
     def run(self) -> LiveStats:
@@ -322,11 +329,12 @@ class LivePipeline:
                 self.window.open(self.info)
             stages = [("capture", self._capture), ("infer", self._process)]
             stages += [(f"sink-{s.name}", lambda s=s, q=q: self._deliver(s, q)) for s, q in zip(self.sinks, self._sink_slots)]
+            self._stages_left = len(stages)
             threads = [threading.Thread(target=self._guarded(fn), name=f"cartoonize-live-{name}", daemon=True)
                        for name, fn in stages]
             for t in threads:
                 t.start()
-            self._wait(threads)
+            self._wait()
         except KeyboardInterrupt:
             self.interrupted = True
         finally:
@@ -338,10 +346,14 @@ class LivePipeline:
             raise self._error
         return self.stats
 
-    def _wait(self, threads: list[threading.Thread]) -> None:
-        """The caller's thread: end on duration, drive the window, return when every stage is done."""
+    def _wait(self) -> None:
+        """The caller's thread: end on duration, drive the window, return when every stage is done.
+
+        It waits on an Event, never in Thread.join: Python 3.11 can mark a thread as stopped when
+        Ctrl-C interrupts a join on it (bpo-45274's fix), and run() would then return too early.
+        """
         started = time.monotonic()
-        while any(t.is_alive() for t in threads):
+        while not self._all_done.is_set():
             if self.config.duration_s is not None and time.monotonic() - started >= self.config.duration_s:
                 self.finish()
             if self.window is not None and self._window_slot is not None:
@@ -352,11 +364,7 @@ class LivePipeline:
                 if not self.window.handle_keys(self):
                     self.stop()
             else:
-                # A join with a timeout, not a bare wait: Ctrl-C / SIGTERM reach this thread promptly.
-                for t in threads:
-                    if t.is_alive():
-                        t.join(timeout=_TICK_S)
-                        break
+                self._all_done.wait(_TICK_S)   # a timeout, so Ctrl-C / SIGTERM reach this thread promptly
 
     def _close_all(self, opened: list[LiveSink]) -> None:
         closers = [self.source.close] + [s.close for s in opened]
