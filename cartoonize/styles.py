@@ -27,9 +27,14 @@ class Style:
 BUNDLED_STYLES: dict[str, Style] = {
     "classic": Style("classic", "filter", None,
                      "non-neural filter: bilateral smoothing, soft colour bands, dark DoG lines"),
+    # Neural styles trained with cartoonize-train (recipe: train/recipes/styles.sh; cards: docs/STYLES.md).
+    "fast": Style("fast", "generator", STYLES_DIR / "fast.safetensors",
+                  "neural, real time on CPU: FastGenerator(32, 4) distilled from the classic look"),
+    "toon": Style("toon", "generator", STYLES_DIR / "toon.safetensors",
+                  "neural: FastGenerator(48, 6), distilled, then CartoonGAN-trained on cartoon images"),
 }
 
-DEFAULT_STYLE = "classic"
+DEFAULT_STYLE = "toon"
 
 
 def resolve_style(name: str) -> Style:

@@ -116,6 +116,18 @@ def test_distill_from_a_generator_teacher(image_dirs, vgg_file, tmp_path):
     assert all(np.isfinite(h["total"]) for h in train(second, progress=False, log=lambda m: None))
 
 
+def test_classic_teacher_parameters():
+    from cartoonize.train.distill import classic_params, make_teacher
+    params = classic_params("classic:levels=5,line_sigma=1.5")
+    assert params.levels == 5 and isinstance(params.levels, int) and params.line_sigma == 1.5
+    bold, plain = make_teacher("classic:levels=3,line_sigma=2"), make_teacher("classic")
+    assert not np.array_equal(bold(_scene(1)), plain(_scene(1)))
+    with pytest.raises(BadInputError, match="NAME=VALUE"):
+        classic_params("classic:nonsense=1")
+    with pytest.raises(BadInputError, match="neither 'classic' nor"):
+        make_teacher("missing.safetensors")
+
+
 def test_resume_gives_the_same_next_loss(image_dirs, vgg_file, tmp_path):
     whole = train(_config(image_dirs, vgg_file, tmp_path / "whole", steps=4, init_steps=1),
                   progress=False, log=lambda m: None)

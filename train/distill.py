@@ -1,6 +1,6 @@
 """Teachers for distillation: what the student generator learns to reproduce.
 
-Usage: ``teacher = make_teacher("classic"); target_u8_hwc = teacher(photo_u8_hwc)``
+Usage: ``teacher = make_teacher("classic:levels=5"); target_u8_hwc = teacher(photo_u8_hwc)``
 
 A teacher maps a uint8 RGB image to its stylised uint8 RGB image. The trainer runs it once on every
 whole training image (at the working resolution, as at inference time, so filters with size-dependent
@@ -9,13 +9,14 @@ steps behave as they will in use) and then takes identical crops of input and ta
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from cartoonize.classic import ClassicFilter
+from cartoonize.classic import ClassicFilter, ClassicParams
 from cartoonize.errors import BadInputError
 from cartoonize.generators import RgbU8Model
 from cartoonize.weights import load_generator
@@ -23,10 +24,24 @@ from cartoonize.weights import load_generator
 Teacher = Callable[[np.ndarray], np.ndarray]
 
 
+def classic_params(spec: str) -> ClassicParams:
+    """``"classic"`` or ``"classic:levels=5,line_sigma=1.5"`` -> the filter's parameters."""
+    _, _, overrides = spec.partition(":")
+    types = {f.name: f.type for f in fields(ClassicParams)}
+    values = {}
+    for item in filter(None, overrides.split(",")):
+        key, _, text = item.partition("=")
+        if key not in types or not text:
+            raise BadInputError(f"teacher {spec!r}: {item!r} is not NAME=VALUE with NAME one of {', '.join(types)}")
+        values[key] = int(text) if types[key] in (int, "int") else float(text)
+    return ClassicParams(**values)
+
+
 def make_teacher(spec: str, device: str | torch.device = "cpu") -> Teacher:
-    """``"classic"`` -> the classic filter; a path -> a trained generator loaded from weights."""
-    if spec == "classic":
-        return ClassicFilter().apply
+    """``"classic[:NAME=VALUE,...]"`` -> the classic filter (optionally with other parameters, e.g. a
+    bolder look that would be too slow as a filter); a path -> a trained generator loaded from weights."""
+    if spec == "classic" or spec.startswith("classic:"):
+        return ClassicFilter(classic_params(spec)).apply
     path = Path(spec)
     if not path.is_file():
         raise BadInputError(f"teacher {spec!r}: neither 'classic' nor an existing generator weights file")

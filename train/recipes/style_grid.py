@@ -2,7 +2,7 @@
 
 Usage: python train/recipes/style_grid.py data/sets/heldout docs/styles [--styles fast,toon] [--height 240]
 
-Every image and one frame from the middle of each video in the held-out folder becomes one row.
+Every image, and two frames (at 1/3 and 2/3) of each video, in the held-out folder becomes one row.
 The held-out files are never in any style's training set (train/recipes/make_sets.py).
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
     classic = ClassicFilter()
     rows = []
     for f in list_media([args.heldout]):
-        images = ([read_video_frames(f, 3)[1]] if f.suffix.lower() in VIDEO_SUFFIXES else [read_image(f)])
+        images = (read_video_frames(f, 4)[1:3] if f.suffix.lower() in VIDEO_SUFFIXES else [read_image(f)])
         for img in images:
             h, w = img.shape[:2]
             s = args.work_side / max(h, w)
