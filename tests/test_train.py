@@ -75,6 +75,21 @@ def _changed(config: TrainConfig) -> float:
     return max((trained.state_dict()[k] - start[k]).abs().max().item() for k in start)
 
 
+def test_the_papers_generator_trains_too(image_dirs, vgg_file, tmp_path):
+    config = _config(image_dirs, vgg_file, tmp_path / "run", architecture="cartoongan",
+                     generator_args={"base": 4, "blocks": 1}, steps=2, init_steps=1)
+    history = train(config, progress=False, log=lambda m: None)
+    assert set(history[1]) == {"adv", "content", "d", "total"} and _changed(config) > 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (AMP bf16 + channels_last path)")
+def test_cuda_amp_channels_last_steps(image_dirs, vgg_file, tmp_path):
+    config = _config(image_dirs, vgg_file, tmp_path / "run", device="cuda", steps=2, init_steps=1)
+    history = train(config, progress=False, log=lambda m: None)
+    assert all(np.isfinite(v) for h in history for v in h.values()) and _changed(config) > 1e-4
+
+
 def test_cartoongan_steps_run_and_learn(image_dirs, vgg_file, tmp_path):
     config = _config(image_dirs, vgg_file, tmp_path / "run", gram_weight=1.0, colour_weight=1.0, tv_weight=0.1)
     history = train(config, progress=False, log=lambda m: None)
@@ -208,7 +223,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, image_dirs):
     assert result.exit_code == 2 and "no checkpoint" in result.output
 
 
-def test_prep_smooth_and_vgg_commands(tmp_path, image_dirs):
+def test_prep_smooth_command(tmp_path, image_dirs):
     from cartoonize.tools.prep import main
     result = CliRunner().invoke(main, ["smooth", str(image_dirs / "cartoons"), str(tmp_path / "smoothed"), "-q"])
     assert result.exit_code == 0, result.output
@@ -216,6 +231,10 @@ def test_prep_smooth_and_vgg_commands(tmp_path, image_dirs):
     assert len(written) == 3
     original = cv2.imread(str(image_dirs / "cartoons" / "10.png"))
     assert cv2.imread(str(written[0])).shape == original.shape
+
+
+def test_prep_vgg_command(tmp_path):
+    from cartoonize.tools.prep import main
     from test_vgg import write_fake_hed_h5
     h5 = write_fake_hed_h5(tmp_path / "hed.h5")
     result = CliRunner().invoke(main, ["vgg", str(tmp_path / "vgg16.safetensors"), "--h5", str(h5)])
