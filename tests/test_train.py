@@ -144,6 +144,7 @@ def test_classic_teacher_parameters():
 
 
 def test_resume_gives_the_same_next_loss(image_dirs, vgg_file, tmp_path):
+    threads_before = torch.get_num_threads()
     whole = train(_config(image_dirs, vgg_file, tmp_path / "whole", steps=4, init_steps=1),
                   progress=False, log=lambda m: None)
     part = _config(image_dirs, vgg_file, tmp_path / "part", steps=2, init_steps=1)
@@ -151,6 +152,7 @@ def test_resume_gives_the_same_next_loss(image_dirs, vgg_file, tmp_path):
     rest = train(_config(image_dirs, vgg_file, tmp_path / "part", steps=4, init_steps=1), resume=True,
                  progress=False, log=lambda m: None)
     assert first == whole[:2]
+    assert torch.get_num_threads() == threads_before      # train() leaves the caller's settings alone
     assert len(rest) == 2
     for a, b in zip(rest, whole[2:]):
         assert a.keys() == b.keys()

@@ -35,7 +35,7 @@ Examples:
 @click.option("--out", default="runs/style", show_default=True, help="Run folder (checkpoints, samples, weights).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its saved config (--steps may grow).")
 @click.option("--architecture", type=click.Choice(["fast", "cartoongan"]), default="fast", show_default=True)
-@click.option("--generator-args", default='{"width": 32, "blocks": 4}', show_default=True,
+@click.option("--generator-args", default='{"width": 32, "blocks": 4, "detail": true}', show_default=True,
               help="JSON constructor arguments of the generator.")
 @click.option("--init-weights", help="Start the generator from these weights (same architecture and args).")
 @click.option("--steps", type=int, default=2000, show_default=True)

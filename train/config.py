@@ -26,7 +26,7 @@ class TrainConfig:
     out: str = "runs/style"               # run folder: checkpoint.pt, log.jsonl, samples/, <style>.safetensors
     # --- generator -----------------------------------------------------------------------------
     architecture: str = "fast"            # "fast" (FastGenerator) or "cartoongan" (the paper's generator)
-    generator_args: dict[str, Any] = field(default_factory=lambda: {"width": 32, "blocks": 4})
+    generator_args: dict[str, Any] = field(default_factory=lambda: {"width": 32, "blocks": 4, "detail": True})
     init_weights: str | None = None       # start the generator from this weights file instead of random
     # --- data ----------------------------------------------------------------------------------
     crop: int = 192                       # training crop side, px (multiple of 4)

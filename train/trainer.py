@@ -43,7 +43,19 @@ CHECKPOINT = "checkpoint.pt"
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict[str, float]]:
-    """Run (or continue) training; returns the losses of each step run by this call."""
+    """Run (or continue) training; returns the losses of each step run by this call.
+
+    The caller's torch thread count and CPU random state are restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _train(config, resume, progress, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str], None]) -> list[dict[str, float]]:
     out = Path(config.out)
     if resume:
         checkpoint = _read_checkpoint(out / CHECKPOINT)
