@@ -70,16 +70,23 @@ def _initial_generator(config: TrainConfig) -> torch.nn.Module:
 
 
 def _changed(config: TrainConfig) -> float:
+    """Largest weight change between the seeded initial generator and the exported one (fp16)."""
     trained, meta = load_generator(config.out + f"/{config.style}.safetensors")
     start = _initial_generator(config).state_dict()
-    return max((trained.state_dict()[k] - start[k]).abs().max().item() for k in start)
+    return max((trained.state_dict()[k] - start[k].half().float()).abs().max().item() for k in start)
+
+
+def test_weight_change_check_sees_no_change_without_learning(image_dirs, vgg_file, tmp_path):
+    config = _config(image_dirs, vgg_file, tmp_path / "run", mode="distill", cartoons=(), steps=1, lr_g=0.0)
+    train(config, progress=False, log=lambda m: None)
+    assert _changed(config) == 0.0
 
 
 def test_the_papers_generator_trains_too(image_dirs, vgg_file, tmp_path):
     config = _config(image_dirs, vgg_file, tmp_path / "run", architecture="cartoongan",
                      generator_args={"base": 4, "blocks": 1}, steps=2, init_steps=1)
     history = train(config, progress=False, log=lambda m: None)
-    assert set(history[1]) == {"adv", "content", "d", "total"} and _changed(config) > 1e-4
+    assert set(history[1]) == {"adv", "content", "d", "total"} and _changed(config) > 1e-3
 
 
 @pytest.mark.gpu
@@ -87,7 +94,7 @@ def test_the_papers_generator_trains_too(image_dirs, vgg_file, tmp_path):
 def test_cuda_amp_channels_last_steps(image_dirs, vgg_file, tmp_path):
     config = _config(image_dirs, vgg_file, tmp_path / "run", device="cuda", steps=2, init_steps=1)
     history = train(config, progress=False, log=lambda m: None)
-    assert all(np.isfinite(v) for h in history for v in h.values()) and _changed(config) > 1e-4
+    assert all(np.isfinite(v) for h in history for v in h.values()) and _changed(config) > 1e-3
 
 
 def test_cartoongan_steps_run_and_learn(image_dirs, vgg_file, tmp_path):
@@ -95,7 +102,7 @@ def test_cartoongan_steps_run_and_learn(image_dirs, vgg_file, tmp_path):
     history = train(config, progress=False, log=lambda m: None)
     assert len(history) == 3 and all(np.isfinite(v) for h in history for v in h.values())
     assert set(history[2]) == {"adv", "content", "gram", "colour", "tv", "d", "total"}
-    assert _changed(config) > 1e-4
+    assert _changed(config) > 1e-3
     # Samples and the exported metadata.
     assert (tmp_path / "run" / "samples" / "step_000002.png").is_file()
     _, meta = load_generator(tmp_path / "run" / "tiny.safetensors")
@@ -109,7 +116,7 @@ def test_init_phase_uses_only_the_content_loss(image_dirs, vgg_file, tmp_path):
     assert all(h["total"] == h["content"] for h in history)
     checkpoint = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     assert checkpoint["opt_d"]["state"] == {}          # the discriminator never stepped
-    assert _changed(config) > 1e-4                     # the generator did
+    assert _changed(config) > 1e-3                     # the generator did
 
 
 def test_distill_steps_run_and_learn(image_dirs, vgg_file, tmp_path):
@@ -117,7 +124,7 @@ def test_distill_steps_run_and_learn(image_dirs, vgg_file, tmp_path):
     history = train(config, progress=False, log=lambda m: None)
     assert [set(h) for h in history] == [{"l1", "perceptual", "total"}] * 4
     assert all(np.isfinite(h["total"]) for h in history)
-    assert _changed(config) > 1e-4
+    assert _changed(config) > 1e-3
     # Sample grid: input | output | teacher, one row per validation image.
     grid = cv2.imread(str(tmp_path / "run" / "samples" / "step_000004.png"))
     assert grid.shape[1] == 3 * 256

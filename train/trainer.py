@@ -30,7 +30,7 @@ from cartoonize.generators import build_generator
 from cartoonize.weights import load_generator, save_generator
 
 from .config import TrainConfig
-from .data import ImagePool, Jitter, to_tensor
+from .data import ImagePool, Jitter, list_media, to_tensor
 from .discriminator import PatchDiscriminator
 from .distill import make_teacher
 from .edge_smoothing import edge_smooth
@@ -68,10 +68,14 @@ def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
     _check_layers(config)
+    for paths in (config.photos, config.cartoons, config.smoothed, config.val):
+        list_media([Path(p) for p in paths])   # missing folders fail now, not after loading the rest
+    # The loss network next: missing weights should fail before minutes of data loading.
+    vgg = load_vgg(config.vgg, Path(config.vgg_weights) if config.vgg_weights else None, device)
+    vgg = vgg.to(memory_format=memory_format)
 
     # --- data ------------------------------------------------------------------------------------
     photos = ImagePool.load([Path(p) for p in config.photos], config.max_side, config.crop,
@@ -100,8 +104,7 @@ def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str
         log(f"cartoons: {len(cartoons)} images, edge-smoothed negatives: {len(smoothed)}")
 
     # --- networks and optimisers -----------------------------------------------------------------
-    vgg = load_vgg(config.vgg, Path(config.vgg_weights) if config.vgg_weights else None, device)
-    vgg = vgg.to(memory_format=memory_format)
+    torch.manual_seed(config.seed)   # the generator's initial weights depend on the seed only
     try:
         generator = build_generator(config.architecture, dict(config.generator_args))
     except (TypeError, ValueError) as e:
