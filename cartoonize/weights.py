@@ -38,6 +38,11 @@ def save_generator(generator: "torch.nn.Module", path: Path, *, architecture: st
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); a weights file is ordinary data, so give it the
+    # permissions any new file gets under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
         os.replace(tmp, path)

@@ -69,8 +69,9 @@ def test_recording_keeps_capture_timing(tmp_path):
     assert info["size"] == (160, 120) and len(info["times"]) == written and 8 <= written <= 12
     times = [float(t) for t in info["times"]]
     assert times == sorted(set(times)) and times[0] == 0.0
-    # Timestamps are capture times: at least the 30 fps spacing of the frames kept.
-    assert times[-1] >= (written - 1) / 30 - 0.01
+    # Timestamps are capture times, not frame counts: the kept frames span about their 30 fps
+    # capture spacing (10% slack for the pacing of a loaded machine), not 1/1000 s or 0.
+    assert times[-1] >= 0.9 * (written - 1) / 30
     again = run_live("--pattern", "--record", str(out), "--frames", "2")
     assert again.returncode == 2
     assert one_error_line(again.stderr) == f"error: {out}: already exists (use --overwrite to replace it)"
