@@ -45,6 +45,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "cartoonize=cartoonize.tools.cli:main",
             "cartoonize-video=cartoonize.tools.video:main",
             "cartoonize-bench=cartoonize.tools.bench:main",
             "cartoonize-export=cartoonize.tools.export:main",

