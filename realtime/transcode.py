@@ -79,6 +79,11 @@ def _temp_path_beside(output_path: Path) -> Path:
     except OSError as e:
         raise BadInputError(f"{output_path.parent}: cannot write in the output folder ({e.strerror})") from None
     os.close(fd)
+    # mkstemp makes the file private (0600); the finished video should get the permissions any new
+    # file gets under the user's umask, as if it had been created directly.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 

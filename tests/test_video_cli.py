@@ -183,6 +183,9 @@ def test_success_prints_summary_and_no_temp_files(clip, tmp_path):
     assert result.exit_code == 0, result.output
     assert "wrote" in result.stderr and "10 frames" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "o.mkv"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask      # not the temp file's private 0600
 
 
 def test_help_shows_examples():
