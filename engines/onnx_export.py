@@ -30,6 +30,7 @@ from torch import nn
 import cartoonize
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
+from cartoonize.generators import RgbU8Model
 from cartoonize.styles import Style
 from cartoonize.weights import load_generator
 
@@ -52,7 +53,7 @@ class ExportedModel:
         return hashlib.sha256(self.onnx_bytes).hexdigest()
 
 
-class ExportableRgbU8Model(nn.Module):
+class ExportableRgbU8Model(RgbU8Model):
     """The computation of ``RgbU8Model``, written so that tracing keeps every size symbolic.
 
     ``RgbU8Model`` decides in Python whether to pad; a tracer would freeze that decision for the
@@ -60,12 +61,6 @@ class ExportableRgbU8Model(nn.Module):
     side is already a multiple), so the exported graph is right for any height and width.
     The results equal ``RgbU8Model``'s for frames of at least ``multiple`` pixels a side.
     """
-
-    def __init__(self, generator: nn.Module, compute_dtype: torch.dtype):
-        super().__init__()
-        self.generator = generator
-        self.compute_dtype = compute_dtype
-        self.multiple = int(getattr(generator, "downsample_factor", 1))
 
     def forward(self, rgb_u8_nhwc: torch.Tensor) -> torch.Tensor:
         x = rgb_u8_nhwc_to_nchw(rgb_u8_nhwc, self.compute_dtype)
