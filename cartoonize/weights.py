@@ -13,11 +13,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
 from .errors import BadInputError
+
+if TYPE_CHECKING:
+    import torch
 
 # torch is imported inside the functions that build or save networks: reading metadata (style
 # checks, the classic filter's start-up) does not pay for it.

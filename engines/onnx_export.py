@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import cartoonize
 from cartoonize.errors import BadInputError, CartoonizeError

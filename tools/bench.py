@@ -12,7 +12,6 @@ runs. The pipeline should approach the slowest stage and beat the sequential loo
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +56,8 @@ def measure_stages(clip: Path, backend, encode: EncodeConfig, batch_size: int, s
             writer.write(VideoFrameItem(item.index, rgb, item.pts, item.time_base, item.duration))
         writer.close()
     t_encode = _timed(encode_all)
-    del frames, cartoons
+    frames.clear()      # free the decoded clip before the next measurements
+    cartoons.clear()
 
     def sequential() -> None:
         writer = VideoWriter(scratch / "sequential.mp4", source.info, encode, log=quiet, warn=quiet)
