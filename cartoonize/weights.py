@@ -10,14 +10,13 @@ The file's ``__metadata__`` holds one key, ``cartoonize``, whose value is a JSON
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
 from .errors import BadInputError
+from .files import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -33,25 +32,13 @@ def save_generator(generator: "torch.nn.Module", path: Path, *, architecture: st
                    style: str, license: str, recipe: dict[str, Any] | None = None,
                    half: bool = False) -> None:
     """Write the generator's state dict and metadata atomically (temp file, then rename)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
     meta = {"format": FORMAT_VERSION, "architecture": architecture, "args": args, "style": style,
             "license": license, "recipe": recipe or {}}
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in generator.state_dict().items()}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    # mkstemp makes the file private (0600); a weights file is ordinary data, so give it the
-    # permissions any new file gets under the user's umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(save(state, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)}), Path(path))
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

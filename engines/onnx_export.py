@@ -16,8 +16,6 @@ import copy
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,21 +162,6 @@ def model_for(style: Style, fp16: bool) -> ExportedModel:
     if style.weights is not None and style.weights.suffix.lower() == ".onnx":
         return load_onnx_file(style.weights, fp16)
     return export_onnx(style, fp16=fp16)
-
-
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write to a temporary file beside ``path``, flush to disk, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:

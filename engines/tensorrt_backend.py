@@ -25,10 +25,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from cartoonize.errors import BackendUnavailableError, BadInputError, CartoonizeError
+from cartoonize.files import write_atomic
 from cartoonize.frames import check_rgb_u8_nhwc
 from cartoonize.styles import Style
 
-from .onnx_export import INPUT_NAME, OUTPUT_NAME, model_for, write_atomic
+from .onnx_export import INPUT_NAME, OUTPUT_NAME, model_for
 from .trt_cache import EngineCache, EngineKey, ShapeProfile, default_cache_dir, load_or_build
 
 INSTALL_HINT = "pip install 'cartoonize[trt]' (TensorRT 10 for your CUDA version, an NVIDIA GPU and driver)"

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from cartoonize.errors import BadInputError
-
-from .onnx_export import write_atomic
+from cartoonize.files import write_atomic
 
 SIDECAR_FORMAT = 1
 T = TypeVar("T")

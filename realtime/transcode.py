@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from cartoonize.errors import BadInputError
+from cartoonize.files import temp_file_beside
 from cartoonize.engines.backend import Backend
 
 from .pipeline import PipelineStats, run_pipeline
@@ -74,17 +75,9 @@ def check_output_path(input_path: Path, output_path: Path, overwrite: bool) -> N
 def _temp_path_beside(output_path: Path) -> Path:
     """Create an empty temp file beside the output, keeping its extension (FFmpeg picks the container by it)."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{output_path.stem}.", suffix=f".partial{output_path.suffix}",
-                                    dir=output_path.parent)
+        return temp_file_beside(output_path, suffix=f".partial{output_path.suffix}")
     except OSError as e:
         raise BadInputError(f"{output_path.parent}: cannot write in the output folder ({e.strerror})") from None
-    os.close(fd)
-    # mkstemp makes the file private (0600); the finished video should get the permissions any new
-    # file gets under the user's umask, as if it had been created directly.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    return Path(name)
 
 
 def check_container_extension(output_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -133,3 +134,21 @@ def test_torch_backend_runs_weights_file_and_refuses_missing_cuda(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(BadInputError, match="CUDA"):
             load_backend(BackendConfig(backend="torch", weights=path, device="cuda"))
+
+
+def test_atomic_outputs_get_umask_permissions_not_private(tmp_path):
+    from cartoonize.files import temp_file_beside, write_atomic
+
+    umask = os.umask(0)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    tmp = temp_file_beside(tmp_path / "out.mp4", suffix=".partial.mp4")
+    assert tmp.parent == tmp_path and tmp.name.startswith(".out.mp4.") and tmp.name.endswith(".partial.mp4")
+    assert tmp.stat().st_mode & 0o777 == expected
+    weights = tmp_path / "w.safetensors"
+    save_generator(FastGenerator(width=8, blocks=1), weights, architecture="fast", args={"width": 8, "blocks": 1},
+                   style="w", license="CC0-1.0")
+    blob = tmp_path / "model.onnx"
+    write_atomic(b"bytes", blob)
+    assert weights.stat().st_mode & 0o777 == expected and blob.stat().st_mode & 0o777 == expected
+    assert blob.read_bytes() == b"bytes"

@@ -109,7 +109,8 @@ def main(style: str | None, weights: Path | None, output: Path | None, engine: s
                                  cache_dir=cache_dir, log=log) as built:
                 click.echo(f"engine ready: {built.engine_path}")
             return
-        from cartoonize.engines.onnx_export import export_onnx, write_atomic
+        from cartoonize.engines.onnx_export import export_onnx
+        from cartoonize.files import write_atomic
 
         output = output or Path(f"{chosen.name}{'-fp16' if fp16 else ''}.onnx")
         if output.exists() and not overwrite:
