@@ -77,21 +77,11 @@ def _pick_pix_fmt(config: EncodeConfig) -> str:
     return formats[0] if formats else "yuv420p"
 
 
-def _container_accepts(format_name: str, template) -> bool:
-    """Whether the muxer can write a header with this stream: tried for real in memory."""
+def _muxer_accepts(format_name: str, add_stream: Callable[[av.container.OutputContainer], object]) -> bool:
+    """Whether the muxer can write a header with the stream ``add_stream`` adds: tried for real in memory."""
     try:
         with av.open(io.BytesIO(), "w", format=format_name) as probe:
-            probe.add_stream_from_template(template)
-            probe.start_encoding()
-        return True
-    except (av.error.FFmpegError, ValueError, NotImplementedError):
-        return False
-
-
-def _container_accepts_codec(format_name: str, codec: str, template_audio) -> bool:
-    try:
-        with av.open(io.BytesIO(), "w", format=format_name) as probe:
-            probe.add_stream(codec, rate=template_audio.codec_context.sample_rate or 48000)
+            add_stream(probe)
             probe.start_encoding()
         return True
     except (av.error.FFmpegError, ValueError, NotImplementedError):
@@ -113,10 +103,14 @@ class _OtherStreams:
             if stream.index == video_index:
                 continue
             label = f"stream #{stream.index} ({stream.type}, {stream.codec_context.name})"
-            if stream.type in ("audio", "subtitle") and _container_accepts(fmt, stream):
+            copyable = stream.type in ("audio", "subtitle") and _muxer_accepts(
+                fmt, lambda c: c.add_stream_from_template(stream))
+            if copyable:
                 self._copy[stream.index] = output.add_stream_from_template(stream)
             elif stream.type == "audio":
-                target = next((c for c in _AUDIO_FALLBACKS if _container_accepts_codec(fmt, c, stream)), None)
+                rate = stream.codec_context.sample_rate or 48000
+                target = next((codec for codec in _AUDIO_FALLBACKS
+                               if _muxer_accepts(fmt, lambda c: c.add_stream(codec, rate=rate))), None)
                 if target is None:
                     log(f"note: {label} left out: the {fmt} container takes none of {', '.join(_AUDIO_FALLBACKS)}")
                     continue

@@ -62,15 +62,18 @@ def measure_stages(clip: Path, backend, encode: EncodeConfig, batch_size: int, s
     def sequential() -> None:
         writer = VideoWriter(scratch / "sequential.mp4", source.info, encode, log=quiet, warn=quiet)
         batch: list[VideoFrameItem] = []
+
+        def infer_and_write() -> None:
+            for it, rgb in zip(batch, backend.infer(np.stack([b.rgb_u8_hwc for b in batch]))):
+                writer.write(VideoFrameItem(it.index, rgb, it.pts, it.time_base, it.duration))
+            batch.clear()
+
         for item in source.frames():
             batch.append(item)
             if len(batch) == batch_size:
-                for it, rgb in zip(batch, backend.infer(np.stack([b.rgb_u8_hwc for b in batch]))):
-                    writer.write(VideoFrameItem(it.index, rgb, it.pts, it.time_base, it.duration))
-                batch = []
+                infer_and_write()
         if batch:
-            for it, rgb in zip(batch, backend.infer(np.stack([b.rgb_u8_hwc for b in batch]))):
-                writer.write(VideoFrameItem(it.index, rgb, it.pts, it.time_base, it.duration))
+            infer_and_write()
         writer.close()
     t_sequential = _timed(sequential)
 
@@ -95,7 +98,7 @@ def stage_table(r: dict[str, float]) -> str:
 @click.option("--style", default=DEFAULT_STYLE, show_default=True, help="Bundled style to run.")
 @click.option("--weights", type=click.Path(path_type=Path), help="Generator weights instead of --style.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", help="cpu, cuda or cuda:N; default: as cartoonize-video (auto picks).")
 @click.option("--fp16", is_flag=True)
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--codec", default="libx264", show_default=True)
@@ -105,7 +108,7 @@ def stage_table(r: dict[str, float]) -> str:
               help="Instead: inference fps of every CPU backend at 360p/720p/1080p on a frame of CLIP "
                    "(tools/bench_backends.py).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(clip: Path, style: str, weights: Path | None, backend: str, device: str, fp16: bool, batch_size: int,
+def main(clip: Path, style: str, weights: Path | None, backend: str, device: str | None, fp16: bool, batch_size: int,
          codec: str, preset: str | None, as_json: bool, per_backend: bool, debug: bool) -> None:
     """Measure decode, inference, encode, a sequential loop and the threaded pipeline on CLIP."""
     with reported_errors(debug):

@@ -86,5 +86,6 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         log(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps), {result.copied_packets} audio/subtitle packets copied")
 
+
 if __name__ == "__main__":
     main()
