@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,6 +27,7 @@ import cartoonize
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
 from cartoonize.generators import RgbU8Model
+from cartoonize.quality import psnr as psnr_u8   # noqa: F401 - the metric lives in quality; tools import it here
 from cartoonize.styles import Style
 from cartoonize.weights import load_generator
 
@@ -162,9 +162,3 @@ def model_for(style: Style, fp16: bool) -> ExportedModel:
     if style.weights is not None and style.weights.suffix.lower() == ".onnx":
         return load_onnx_file(style.weights, fp16)
     return export_onnx(style, fp16=fp16)
-
-
-def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB between two uint8 arrays (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
