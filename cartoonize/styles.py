@@ -35,6 +35,9 @@ BUNDLED_STYLES: dict[str, Style] = {
 }
 
 DEFAULT_STYLE = "toon"
+# cartoonize-live's and cartoonize-bench-live's default: the style that keeps up with a camera on a
+# 2-core CPU (docs/STYLES.md, docs/BENCHMARKS.md#live). Whoever changes the bundled styles keeps it valid.
+LIVE_STYLE = "fast"
 
 
 def resolve_style(name: str) -> Style:

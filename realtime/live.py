@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from cartoonize.engines.backend import Backend
+from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.errors import CartoonizeError
 
 from .live_source import SourceInfo
@@ -40,7 +41,8 @@ _TICK_S = 0.05       # how often the caller's thread checks duration, window key
 class LiveConfig:
     mirror: bool = False               # flip left-right, as people expect of a self view
     max_fps: float | None = None       # cartoonize at most this many frames per second (saves CPU/GPU)
-    scale: float = 1.0                 # inference at this fraction of the source size; output keeps the size
+    scale: float = 1.0                 # inference at this fraction of the source size (guided upsampling back,
+                                       # engines/resize.py); outputs keep the source size
     hud: bool = False                  # draw live stats onto frames for sinks a person watches (window, preview)
     max_frames: int | None = None      # end after this many processed frames (tests, benchmarks)
     duration_s: float | None = None    # end after this many seconds
@@ -109,11 +111,6 @@ class FrameSlot:
             self._closed = True
             self._cond.notify_all()
 
-    @property
-    def closed(self) -> bool:
-        with self._cond:
-            return self._closed and self._item is None
-
 
 class NullSink:
     """Takes frames and does nothing: measures the pipeline alone (benchmarks)."""
@@ -167,8 +164,9 @@ class LivePipeline:
                  stats: LiveStats | None = None, log: Callable[[str], None] = lambda m: None):
         if not styles:
             raise ValueError("at least one style is needed")
-        if not 0.05 <= config.scale <= 1.0:
-            raise ValueError("scale must be within 0.05..1")
+        # Reduced resolution goes through the engines' wrapper, as in file mode: one validation, one
+        # guided upsampling (engines/resize.py), not a second resize path here.
+        self._resolution = ResolutionConfig(scale=config.scale)
         self.source = source
         self.info: SourceInfo = source.info
         self.sinks = list(sinks)
@@ -248,19 +246,16 @@ class LivePipeline:
             self._in_slot.close()
 
     def _infer(self, rgb_u8_hwc: np.ndarray) -> np.ndarray:
-        scale = self.config.scale
-        if scale == 1.0:
-            return self._backend.infer(rgb_u8_hwc[None])[0]
-        h, w = rgb_u8_hwc.shape[:2]
-        small = cv2.resize(rgb_u8_hwc, (max(8, round(w * scale)), max(8, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
-        return cv2.resize(self._backend.infer(small[None])[0], (w, h), interpolation=cv2.INTER_LINEAR)
+        return self._backend.infer(rgb_u8_hwc[None])[0]
+
+    def _load(self, name: str) -> Backend:
+        return with_resolution(self._load_style(name), self._resolution)
 
     def _change_style(self) -> None:
         self._switch_style.clear()
         name = self.styles[(self._style_index + 1) % len(self.styles)]
         try:
-            backend = self._load_style(name)
+            backend = self._load(name)
         except CartoonizeError as e:
             self._log(f"cannot switch to style {name!r}: {e}")
             return
@@ -320,7 +315,7 @@ class LivePipeline:
         opened: list[LiveSink] = []
         threads: list[threading.Thread] = []
         try:
-            self._backend = self._load_style(self.styles[0])
+            self._backend = self._load(self.styles[0])
             self.stats.restart(engine_label(self._backend), self._backend.style)
             for sink in self.sinks:
                 sink.open(self.info)

@@ -25,9 +25,10 @@ import av
 import cv2
 import numpy as np
 
+from cartoonize.colour import decoded_rgb, stream_colour
 from cartoonize.errors import BadInputError, CartoonizeError
 
-from .video_source import check_input_file, yuv_matrix
+from .video_source import check_input_file
 
 SOURCE_KINDS = ("camera", "file", "pattern")
 _BACKOFF_S = (0.25, 0.5, 1.0, 2.0)   # pauses between reopen attempts; the last one repeats
@@ -210,15 +211,10 @@ class FileSource:
     def _decode(self):
         """(rgb_u8_hwc, media time in seconds) for each frame of the open container."""
         stream = self._container.streams.video[0]
-        cc = stream.codec_context
-        # The same YUV->RGB matrix and range choice as file mode (video_source), so colours match.
-        matrix = yuv_matrix(int(cc.colorspace), cc.height or 0)
-        full_range = int(cc.color_range) == 2 or (cc.format is not None and cc.format.name.startswith("yuvj"))
+        colour = stream_colour(stream.codec_context)   # the rule every reader follows, so colours match file mode
         for frame in self._container.decode(stream):
             t = float(frame.time) if frame.time is not None else None
-            rgb = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
-                                   src_color_range="JPEG" if full_range else "MPEG")
-            yield rgb, t
+            yield decoded_rgb(frame, colour), t
 
     def read(self, stop: threading.Event) -> np.ndarray | None:
         item, self._pending = self._pending or next(self._frames, None), None

@@ -65,7 +65,7 @@ class LiveStats:
         self.frames_skipped = 0      # left out on purpose by --max-fps
         self.frames_dropped = 0      # stale: replaced by a newer frame before inference took them
         self.frames_processed = 0    # cartoonized (or passed through as the original)
-        self.reconnects = 0          # times a lost camera was reopened
+        self.reconnects = 0          # times a lost camera was reopened (the capture thread copies the source's count)
         self.sinks: dict[str, dict[str, int]] = {}   # per sink: frames written, frames dropped as stale
         self._recent_latency: deque[float] = deque(maxlen=_RECENT_LATENCIES)
         self._run_latency: deque[float] = deque(maxlen=_RUN_LATENCIES)
@@ -106,10 +106,6 @@ class LiveStats:
             self._run_latency.append(latency)
             self.sinks.setdefault(sink, {"frames": 0, "dropped": 0})["frames"] += 1
 
-    def reconnected(self) -> None:
-        with self._lock:
-            self.reconnects += 1
-
     def snapshot(self) -> dict:
         """What the page, the JSON endpoint and the HUD show: current rates and recent latency."""
         with self._lock:
@@ -137,7 +133,11 @@ class LiveStats:
             return _percentile_ms(self._run_latency, 50), _percentile_ms(self._run_latency, 95)
 
     def summary(self) -> str:
-        """One line for the end of a run: whole-run averages and latency percentiles."""
+        """One line for the end of a run: whole-run averages and latency percentiles.
+
+        "out:" counts, per output, the frames it really received: a slow output skips stale frames
+        (shown as "+N stale"), so its count can be below the number of frames cartoonized.
+        """
         p50, p95 = self.run_latency_ms()
         with self._lock:
             elapsed = max(1e-9, self.clock() - self.started)
@@ -145,11 +145,11 @@ class LiveStats:
                               for name, c in self.sinks.items()) or "none"
             latency = f"latency p50 {p50:.0f} ms, p95 {p95:.0f} ms" if p50 is not None else "latency n/a"
             return (f"live: {elapsed:.1f} s, {self.frames_captured} frames in ({self.frames_captured / elapsed:.1f} fps), "
-                    f"{self.frames_processed} out ({self.frames_processed / elapsed:.1f} fps), "
+                    f"{self.frames_processed} cartoonized ({self.frames_processed / elapsed:.1f} fps), "
                     f"{self.frames_dropped} dropped as stale"
                     + (f", {self.frames_skipped} skipped by --max-fps" if self.frames_skipped else "")
                     + (f", {self.reconnects} camera reconnects" if self.reconnects else "")
-                    + f"; {latency}; {self.backend}, style {self.style}; sinks: {sinks}")
+                    + f"; {latency}; {self.backend}, style {self.style}; out: {sinks}")
 
 
 def hud_lines(snapshot: dict) -> list[str]:

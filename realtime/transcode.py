@@ -14,6 +14,7 @@ any failure or Ctrl-C the temporary file is deleted, so no partial output is eve
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import Callable, Sequence
 import av
 import numpy as np
 
-from cartoonize.errors import BadInputError
+from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.files import temp_file_beside
 from cartoonize.engines.backend import Backend
 
@@ -78,6 +79,14 @@ def _temp_path_beside(output_path: Path) -> Path:
         return temp_file_beside(output_path, suffix=f".partial{output_path.suffix}")
     except OSError as e:
         raise BadInputError(f"{output_path.parent}: cannot write in the output folder ({e.strerror})") from None
+
+
+def output_write_error(output_path: Path, exc: OSError) -> CartoonizeError:
+    """One line for a failed write of ``output_path`` (disk full, file size limit, I/O error)."""
+    reason = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    hint = ("; free some space or write to another folder"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "")
+    return CartoonizeError(f"{output_path}: writing failed ({reason}), nothing was written{hint}")
 
 
 def check_container_extension(output_path: Path) -> None:
@@ -134,11 +143,20 @@ def run_video_job(job: VideoJob, backend: Backend, *, batch_size: int = 1, queue
             return list(batch)
 
         def write(item: VideoFrameItem) -> None:
-            writer.write(item)
+            try:
+                writer.write(item)
+            except OSError as e:   # the output's disk is full, a size limit, an I/O error
+                raise output_write_error(job.output_path, e) from None
             if progress is not None:
                 progress(1)
 
-        stats = run_pipeline(job.source.frames(), stylize, write, finish=writer.close,
+        def finish() -> None:
+            try:
+                writer.close()
+            except OSError as e:
+                raise output_write_error(job.output_path, e) from None
+
+        stats = run_pipeline(job.source.frames(), stylize, write, finish=finish,
                              batch_size=batch_size, queue_size=queue_size)
         seconds = time.perf_counter() - started
         os.replace(tmp, job.output_path)

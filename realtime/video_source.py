@@ -4,6 +4,7 @@ Usage:
     source = VideoSource.open(Path("in.mp4"))
     for frame in source.frames():      # VideoFrameItem: rgb_u8_hwc + its timestamp
         ...
+    rgb_u8_hwc, index = grab_frame(Path("in.mp4"), 12)   # one frame, e.g. for a benchmark
 
 Bad input (missing, empty, a directory, not a video, audio only, no decodable frame) raises
 BadInputError with one line naming the file. A file that fails partway (cut mid-stream) yields the
@@ -22,20 +23,12 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
+from cartoonize.colour import decoded_rgb, is_full_range, yuv_colour
 from cartoonize.errors import BadInputError
 
-# AVColorSpace (codec/frame tag) -> swscale matrix used for YUV <-> RGB. Tags not listed here
-# (unspecified, reserved) are guessed from the frame height the way players do: HD is BT.709.
-_MATRIX_FOR_TAG = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
-_RANGE_FULL = 2   # AVCOL_RANGE_JPEG
 # FFmpeg renders any bytes as "video" through its text-art decoders (ANSI/binary text, picked by a
 # .bin/.txt extension); such a file is never a video someone means to cartoonize.
 _TEXT_ART_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}
-
-
-def yuv_matrix(colorspace_tag: int, height: int) -> str:
-    """The YUV<->RGB matrix for a stream: its tag when it has one, else BT.709 for HD, BT.601 for SD."""
-    return _MATRIX_FOR_TAG.get(int(colorspace_tag), "ITU709" if height >= 720 else "ITU601")
 
 
 @dataclass(frozen=True)
@@ -113,16 +106,15 @@ class VideoSource:
                 frames=int(stream.frames or 0), average_rate=stream.average_rate,
                 duration_s=float(container.duration / av.time_base) if container.duration else None,
                 rotation=_first_frame_rotation(container, stream, path), color_primaries=int(cc.color_primaries), color_trc=int(cc.color_trc),
-                colorspace=int(cc.colorspace), full_range=int(cc.color_range) == _RANGE_FULL
-                or cc.format is not None and cc.format.name.startswith("yuvj"),
+                colorspace=int(cc.colorspace),
+                full_range=is_full_range(int(cc.color_range), cc.format.name if cc.format is not None else None),
             )
         return cls(info, warn)
 
     def frames(self) -> Iterator[VideoFrameItem]:
         """Decode every frame of the first video stream, in presentation order, as RGB."""
         info = self.info
-        matrix = yuv_matrix(info.colorspace, info.height)
-        src_range = "JPEG" if info.full_range else "MPEG"
+        colour = yuv_colour(info.colorspace, info.height, info.full_range)
         index = 0
         last_pts: int | None = None
         repaired = 0
@@ -141,7 +133,7 @@ class VideoSource:
                         pts = last_pts + 1
                         repaired += 1
                     last_pts = pts
-                    rgb = frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=src_range)
+                    rgb = decoded_rgb(frame, colour)
                     yield VideoFrameItem(index, rgb, int(pts), info.time_base, int(frame.duration or 0))
                     index += 1
             except av.error.FFmpegError as e:
@@ -159,6 +151,22 @@ class VideoSource:
         if repaired:
             self._warn(f"warning: {info.path}: {repaired} frame(s) had a repeated or backwards timestamp; "
                        f"each was moved one tick after the previous frame")
+
+
+def grab_frame(path: Path, index: int = 0) -> tuple[np.ndarray, int]:
+    """Frame ``index`` of a video (its last one when the clip is shorter) and the index it had.
+
+    uint8 (H, W, 3) RGB, decoded exactly as the file pipeline decodes (colour matrix and range):
+    what the benchmarks and checks run on. BadInputError when the file has no decodable frame.
+    """
+    frames = VideoSource.open(Path(path), warn=lambda m: None).frames()
+    try:
+        for item in frames:
+            if item.index >= index:
+                break
+    finally:
+        frames.close()
+    return item.rgb_u8_hwc, item.index
 
 
 def _first_frame_rotation(container, stream, path: Path) -> int:

@@ -42,7 +42,7 @@ def test_y4m_to_stdout_is_read_back_by_ffmpeg(size):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(stream)]
         assert stream.average_rate == 25
     # 5 frames processed; the y4m sink writes each unless a newer one replaced it first (counted as stale).
-    written = int(re.search(r"sinks: y4m (\d+)", result.stderr.decode()).group(1))
+    written = int(re.search(r"out: y4m (\d+)", result.stderr.decode()).group(1))
     assert len(frames) == written and 3 <= written <= 5
     assert frames[0].shape == (h + h % 2, w + w % 2, 3)      # 4:2:0 needs even sides: padded by one
 
@@ -64,7 +64,7 @@ def test_recording_keeps_capture_timing(tmp_path):
     out = tmp_path / "session.mp4"
     result = run_live("--pattern", "--width", "160", "--height", "120", "--record", str(out), "--frames", "12")
     assert result.returncode == 0, result.stderr.decode()
-    written = int(re.search(r"sinks: record (\d+)", result.stderr.decode()).group(1))
+    written = int(re.search(r"out: record (\d+)", result.stderr.decode()).group(1))
     info = read_video(out)
     assert info["size"] == (160, 120) and len(info["times"]) == written and 8 <= written <= 12
     times = [float(t) for t in info["times"]]

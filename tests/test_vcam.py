@@ -63,7 +63,7 @@ def test_registered_backend_receives_frames_of_the_right_shape_and_rate(recordin
     assert camera.fourcc == pyvirtualcam.util.encode_fourcc(pyvirtualcam.PixelFormat.RGB.value)
     assert camera.closed
     # 20 processed; the vcam sink sends each unless a newer one replaced it first (counted as stale).
-    sent = int(re.search(r"sinks: vcam (\d+)", result.output).group(1))
+    sent = int(re.search(r"out: vcam (\d+)", result.output).group(1))
     assert len(camera.frames) == sent and 10 <= sent <= 20
     frames = [f.reshape(240, 320, 3) for f in camera.frames]      # pyvirtualcam hands backends flat RGB
     assert all(f.dtype == np.uint8 and f.size == 240 * 320 * 3 for f in camera.frames)

@@ -25,7 +25,7 @@ from cartoonize.realtime.video_sink import EncodeConfig, VideoWriter
 from cartoonize.realtime.video_source import VideoFrameItem, VideoSource
 from cartoonize.styles import DEFAULT_STYLE
 
-from .common import reported_errors
+from .common import DEVICE_HELP, reported_errors
 
 
 def _timed(fn) -> float:
@@ -95,10 +95,11 @@ def stage_table(r: dict[str, float]) -> str:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("clip", type=click.Path(path_type=Path))
-@click.option("--style", default=DEFAULT_STYLE, show_default=True, help="Bundled style to run.")
+@click.option("--style", help=f"Bundled style to run (default {DEFAULT_STYLE}; with --backends: the default style "
+                                "if it is neural, else a bundled neural style).")
 @click.option("--weights", type=click.Path(path_type=Path), help="Generator weights instead of --style.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True)
-@click.option("--device", help="cpu, cuda or cuda:N; default: as cartoonize-video (auto picks).")
+@click.option("--device", help=DEVICE_HELP)
 @click.option("--fp16", is_flag=True)
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--codec", default="libx264", show_default=True)
@@ -108,17 +109,20 @@ def stage_table(r: dict[str, float]) -> str:
               help="Instead: inference fps of every CPU backend at 360p/720p/1080p on a frame of CLIP "
                    "(tools/bench_backends.py).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(clip: Path, style: str, weights: Path | None, backend: str, device: str | None, fp16: bool, batch_size: int,
+def main(clip: Path, style: str | None, weights: Path | None, backend: str, device: str | None, fp16: bool, batch_size: int,
          codec: str, preset: str | None, as_json: bool, per_backend: bool, debug: bool) -> None:
     """Measure decode, inference, encode, a sequential loop and the threaded pipeline on CLIP."""
     with reported_errors(debug):
+        # The clip is checked before any engine loads: a bad path is a one-line error at once.
+        VideoSource.open(clip, warn=lambda m: None)
         if per_backend:
-            from .bench_backends import backend_table, clip_frame, measure_backends
+            from .bench_backends import backend_table, clip_frame, measure_backends, neural_style
 
-            rows = measure_backends(BackendConfig(style=style, weights=weights), clip_frame(clip))
+            base = BackendConfig(style=neural_style(style, weights), weights=weights)
+            rows = measure_backends(base, clip_frame(clip))
             click.echo(json.dumps(rows, indent=2) if as_json else backend_table(rows))
             return
-        config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)
+        config = BackendConfig(backend=backend, style=style or DEFAULT_STYLE, weights=weights, device=device, fp16=fp16)
         with load_backend(config, announce=lambda m: click.echo(m, err=True)) as engine, \
                 tempfile.TemporaryDirectory() as scratch:
             result = measure_stages(clip, engine, EncodeConfig(codec=codec, preset=preset), batch_size, Path(scratch))

@@ -22,9 +22,10 @@ import cv2
 import numpy as np
 
 from cartoonize.engines.backend import BackendConfig, load_backend
-from cartoonize.errors import CartoonizeError
+from cartoonize.errors import BadInputError, CartoonizeError
+from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE, LIVE_STYLE, resolve_style
 
-from .common import reported_errors
+from .common import reported_errors, untrained_weights
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 
@@ -44,14 +45,26 @@ CPU_VARIANTS = (
 
 
 def clip_frame(clip: Path) -> np.ndarray:
-    """A frame from the middle of the first second of ``clip``, uint8 (H, W, 3) RGB."""
-    import av
+    """A frame from the middle of the first second of ``clip`` (or its last), uint8 (H, W, 3) RGB."""
+    from cartoonize.realtime.video_source import grab_frame
 
-    with av.open(str(clip)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == 12:
-                break
-        return frame.to_ndarray(format="rgb24")
+    return grab_frame(clip, 12)[0]
+
+
+def neural_style(style: str | None, weights: Path | None) -> str:
+    """The style to time: the one asked for, which must be neural; else the default style when it is
+    neural, else cartoonize-live's. A filter would make every row "unavailable"."""
+    if weights is not None:
+        return style or DEFAULT_STYLE    # not used: the weights file is timed
+    if style is not None:
+        if resolve_style(style).kind != "generator":
+            raise BadInputError(f"style {style!r} is a filter, not a neural network: this table times neural "
+                                f"engines; give a neural style, --weights or --untrained")
+        return style
+    for name in (DEFAULT_STYLE, LIVE_STYLE, *sorted(BUNDLED_STYLES)):
+        if name in BUNDLED_STYLES and BUNDLED_STYLES[name].kind == "generator":
+            return name
+    raise BadInputError("this installation bundles no neural style: give --weights or --untrained")
 
 
 def measure_backends(base: BackendConfig, frame: np.ndarray, sizes=("360p", "720p", "1080p"), rounds: int = 5,
@@ -108,20 +121,10 @@ def backend_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def untrained_weights(architecture: str, folder: Path) -> Path:
-    """A randomly initialised generator with default arguments: speed does not depend on training."""
-    from cartoonize.generators import build_generator
-    from cartoonize.weights import save_generator
-
-    path = folder / f"untrained-{architecture}.safetensors"
-    save_generator(build_generator(architecture, {}), path, architecture=architecture, args={},
-                   style=f"untrained-{architecture}", license="MIT")
-    return path
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("clip", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--style", default="classic", help="Bundled neural style to time.")
+@click.option("--style", help="Bundled neural style to time (default: the default style if neural, else "
+                               "cartoonize-live's).")
 @click.option("--weights", type=click.Path(path_type=Path), help="Generator weights instead of --style.")
 @click.option("--untrained", type=click.Choice(["fast", "cartoongan"]),
               help="Time a randomly initialised generator of this architecture (default arguments).")
@@ -129,7 +132,7 @@ def untrained_weights(architecture: str, folder: Path) -> Path:
 @click.option("--rounds", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed calls per backend.")
 @click.option("--threads", type=click.IntRange(1, 256), help="Intra-op threads for every backend (default: library's).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(clip: Path, style: str, weights: Path | None, untrained: str | None, sizes: str, rounds: int,
+def main(clip: Path, style: str | None, weights: Path | None, untrained: str | None, sizes: str, rounds: int,
          threads: int | None, debug: bool) -> None:
     """Inference speed of each CPU backend at several sizes, on a real frame of CLIP."""
     with reported_errors(debug), tempfile.TemporaryDirectory() as scratch:
@@ -139,6 +142,7 @@ def main(clip: Path, style: str, weights: Path | None, untrained: str | None, si
             raise click.BadParameter(f"unknown size(s) {unknown}; use {', '.join(SIZES)}", param_hint="--sizes")
         if untrained:
             weights = untrained_weights(untrained, Path(scratch))
+        style = neural_style(style, weights)
         rows = measure_backends(BackendConfig(style=style, weights=weights, threads=threads), clip_frame(clip),
                                 tuple(chosen), rounds=rounds, log=lambda line: click.echo(line, err=True))
         name = f"untrained {untrained} generator (default args)" if untrained else (weights or style)

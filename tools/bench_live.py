@@ -21,26 +21,11 @@ from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, load_backen
 from cartoonize.realtime.live import LiveConfig, LivePipeline, NullSink
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
 from cartoonize.realtime.live_stats import LiveStats
-from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
+from cartoonize.styles import LIVE_STYLE
 
-from .common import reported_errors
+from .common import DEVICE_HELP, reported_errors, untrained_weights
 
 _WARMUP_S = 1.0
-
-
-def default_style() -> str:
-    """The fast neural style when this installation bundles it, else the default style."""
-    return "fast" if "fast" in BUNDLED_STYLES else DEFAULT_STYLE
-
-
-def untrained_weights(architecture: str, folder: Path) -> Path:
-    """A generator file with random weights: same cost per frame as a trained one of that architecture."""
-    from cartoonize.generators import build_generator
-    from cartoonize.weights import save_generator
-    path = Path(folder) / f"untrained-{architecture}.safetensors"
-    save_generator(build_generator(architecture, {}), path, architecture=architecture, args={},
-                   style=f"untrained-{architecture}", license="none (random weights, for timing only)")
-    return path
 
 
 def measure_live(source_config: LiveSourceConfig, backend_config: BackendConfig, seconds: float,
@@ -77,14 +62,14 @@ def measure_live(source_config: LiveSourceConfig, backend_config: BackendConfig,
 @click.option("--width", type=click.IntRange(16, 8192), default=640, show_default=True, help="Pattern width.")
 @click.option("--height", type=click.IntRange(16, 8192), default=480, show_default=True, help="Pattern height.")
 @click.option("--fps", type=click.FloatRange(1, 240), default=30.0, show_default=True, help="Pattern rate.")
-@click.option("--style", default=None, help="Style to run (default: fast when bundled, else classic).")
+@click.option("--style", default=LIVE_STYLE, show_default=True, help="Style to run (default: cartoonize-live's).")
 @click.option("--weights", type=click.Path(path_type=Path), help="Generator weights instead of --style.")
 @click.option("--untrained", type=click.Choice(["fast", "cartoongan"]),
               help="Time a randomly initialised generator of this architecture (speed only, no real style).")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", help=DEVICE_HELP)
 @click.option("--fp16", is_flag=True)
-@click.option("--scale", type=click.FloatRange(0.05, 1.0), default=1.0, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True, help="As cartoonize-live --scale.")
 @click.option("--preview", is_flag=True, help="Include the browser preview's JPEG encoding as the sink.")
 @click.option("--seconds", type=click.FloatRange(1, 3600), default=20.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
@@ -93,13 +78,9 @@ def main(input_target, width, height, fps, style, weights, untrained, backend, d
          as_json, debug) -> None:
     """Measure live latency (p50/p95) and output fps on a real-time 640x480 @ 30 fps source."""
     with reported_errors(debug), tempfile.TemporaryDirectory() as scratch:
-        style = style or default_style()
         if untrained is not None:
             weights = untrained_weights(untrained, Path(scratch))
             click.echo(f"note: timing an untrained {untrained} generator (random weights): speed only", err=True)
-        elif weights is None and style != "fast":
-            click.echo(f"note: style {style!r} measured (the fast style is "
-                       f"{'bundled' if 'fast' in BUNDLED_STYLES else 'not bundled in this installation'})", err=True)
         source = (LiveSourceConfig(kind="file", target=input_target, loop=True) if input_target else
                   LiveSourceConfig(kind="pattern", width=width, height=height, fps=fps))
         config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16)

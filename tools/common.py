@@ -12,11 +12,17 @@ import contextlib
 import signal
 import sys
 import traceback
+from pathlib import Path
 from typing import Iterator
 
 import click
 
 from cartoonize.errors import CartoonizeError
+
+
+# --device of every command that runs a style: nothing given means "auto decides" (backend.py).
+DEVICE_HELP = ("cpu, cuda or cuda:N (neural styles). Default: auto picks (a CUDA GPU when there is one); "
+               "torch and onnxruntime use the CPU, tensorrt and torch-compiled the GPU.")
 
 
 def _sigterm_as_interrupt(signum, frame) -> None:
@@ -47,6 +53,18 @@ def reported_errors(debug: bool) -> Iterator[None]:
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         click.echo(f"error: {type(e).__name__}: {message} (run with --debug for details)", err=True)
         sys.exit(1)
+
+
+def untrained_weights(architecture: str, folder: Path) -> Path:
+    """A generator file with random weights and default arguments, for timing only: a generator costs
+    the same per frame trained or not. The benchmarks and the GPU check use it when no style is given."""
+    from cartoonize.generators import build_generator
+    from cartoonize.weights import save_generator
+
+    path = Path(folder) / f"untrained-{architecture}.safetensors"
+    save_generator(build_generator(architecture, {}), path, architecture=architecture, args={},
+                   style=f"untrained-{architecture}", license="none (random weights, for timing only)")
+    return path
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -32,7 +32,7 @@ import numpy as np
 from cartoonize.engines.backend import BackendConfig, load_backend
 from cartoonize.engines.onnx_export import psnr_u8
 from cartoonize.errors import BadInputError, CartoonizeError
-from cartoonize.tools.common import parse_size, reported_errors
+from cartoonize.tools.common import parse_size, reported_errors, untrained_weights
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,17 +52,14 @@ GPU_VARIANTS = (
 def real_frame(clip: Path | None) -> tuple[np.ndarray, str]:
     """A real frame (the given clip, else the bundled-sample Big Buck Bunny); a pattern only as the last resort."""
     try:
-        import av
+        from cartoonize.realtime.video_source import grab_frame   # needs PyAV, which GPU machines may lack
 
         if clip is None:
             from cartoonize.samples import sample_clip
 
             clip = sample_clip("bigbuckbunny.mp4")
-        with av.open(str(clip)) as container:
-            for i, frame in enumerate(container.decode(video=0)):
-                if i == 40:
-                    break
-            return frame.to_ndarray(format="rgb24"), f"{Path(clip).name} frame {i}"
+        frame, index = grab_frame(clip, 40)
+        return frame, f"{Path(clip).name} frame {index}"
     except (ImportError, BadInputError) as e:
         height, width = 720, 1280
         y, x = np.mgrid[0:height, 0:width]
@@ -146,8 +143,6 @@ def main(style: str | None, weights: Path | None, clip: Path | None, sizes: tupl
         report["tests"] = None if no_tests else run_gpu_tests()
 
         if weights is None and style is None:
-            from cartoonize.tools.bench_backends import untrained_weights
-
             weights = untrained_weights("fast", Path(scratch))
         base = dict(style=style or "classic", weights=weights, max_batch=batch_size,
                     cache_dir=cache_dir or Path(scratch) / "engines")

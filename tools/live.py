@@ -16,9 +16,10 @@ from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
 from cartoonize.realtime.live_stats import LiveStats
-from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE, resolve_style
+from cartoonize.engines.resize import ResolutionConfig
+from cartoonize.styles import BUNDLED_STYLES, LIVE_STYLE, resolve_style
 
-from .common import reported_errors
+from .common import DEVICE_HELP, reported_errors
 
 EXAMPLES = """
 \b
@@ -54,17 +55,19 @@ def _styles_to_cycle(first: str, backend: str) -> list[str]:
 @click.option("--fps", type=click.FloatRange(1, 240), help="Camera: rate to request. Pattern: rate (30).")
 @click.option("--reconnect-s", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
               help="How long to keep reopening a camera that stopped delivering.")
-@click.option("--style", default=DEFAULT_STYLE, show_default=True,
-              help=f"Bundled style to start with: {', '.join(sorted(BUNDLED_STYLES))}.")
+@click.option("--style", default=LIVE_STYLE, show_default=True,
+              help=f"Bundled style to start with: {', '.join(sorted(BUNDLED_STYLES))} (the default keeps up with "
+                   f"a camera on a CPU).")
 @click.option("--weights", type=click.Path(path_type=Path), help="Generator weights (.safetensors) instead of --style.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True,
               help="Inference engine; auto says what it picked and why.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (neural styles).")
+@click.option("--device", help=DEVICE_HELP)
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--mirror", is_flag=True, help="Flip left-right, like a mirror (self view).")
 @click.option("--max-fps", type=click.FloatRange(0.5, 240), help="Cartoonize at most this many frames per second.")
-@click.option("--scale", type=click.FloatRange(0.05, 1.0), default=1.0, show_default=True,
-              help="Run the style at this fraction of the size (faster); outputs keep the source size.")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Run the style at this fraction of the size, 0 < F <= 1 (faster; guided upsampling back, "
+                   "as cartoonize-video); outputs keep the source size.")
 @click.option("--window", is_flag=True, help="Show a window (hotkeys: o original/cartoon, s next style, q quit).")
 @click.option("--vcam", is_flag=True, help="Send to a virtual camera (pip install 'cartoonize[vcam]').")
 @click.option("--vcam-device", help="Virtual camera device, e.g. /dev/video10; default: the first one found.")
@@ -102,6 +105,7 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
             raise BadInputError("choose at least one output: --window, --vcam, --preview, --y4m or --record PATH")
         if loop and input_target is None:
             raise BadInputError("--loop applies to --input files only")
+        ResolutionConfig(scale=scale)   # the one validation of --scale (engines/resize.py), before a camera opens
         if weights is not None:
             first_style = None
         else:
@@ -131,7 +135,7 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
             preview_sink = PreviewSink(host=host, port=port, stats=stats.snapshot)
             sinks.append(preview_sink)
 
-        config = BackendConfig(backend=backend, style=first_style or DEFAULT_STYLE, weights=weights,
+        config = BackendConfig(backend=backend, style=first_style or LIVE_STYLE, weights=weights,
                                device=device, fp16=fp16)
         styles = [weights.stem] if weights is not None else _styles_to_cycle(first_style, backend)
 

@@ -17,7 +17,7 @@ from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.video_sink import EncodeConfig
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
-from .common import reported_errors
+from .common import DEVICE_HELP, reported_errors
 
 EXAMPLES = """
 \b
@@ -40,13 +40,13 @@ Examples:
                    "instead of --style.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True,
               help="Inference engine; auto says what it picked and why.")
-@click.option("--device", help="cpu, cuda or cuda:N (neural styles). Default: auto picks; torch and onnxruntime "
-                               "use the CPU, tensorrt and torch-compiled the GPU.")
+@click.option("--device", help=DEVICE_HELP)
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Frames per inference call.")
-@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
-              help="Run the style at this fraction of the frame size; guided upsampling restores full size.")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Run the style at this fraction of the frame size, 0 < F <= 1; guided upsampling restores "
+                   "full size.")
 @click.option("--max-side", type=click.IntRange(16, None),
               help="Run the style with the longer side at most this many pixels (guided upsampling back).")
 @click.option("--tile", type=click.IntRange(32, None),

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from cartoonize.colour import decoded_rgb, stream_colour
 from cartoonize.errors import BadInputError
 from cartoonize.frames import rgb_u8_nhwc_to_nchw
 
@@ -88,11 +89,13 @@ def read_video_frames(path: Path, count: int) -> list[np.ndarray]:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            # Decoded like the inference pipeline decodes (matrix and range), so training sees the same colours.
+            colour = stream_colour(stream.codec_context)
             total = stream.frames  # from the container header; 0 when unknown
             if total > 0:          # keep only the picked frames while decoding (constant memory)
                 picks = set(np.linspace(0, total - 1, num=min(count, total)).round().astype(int).tolist())
-                return [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(stream)) if i in picks]
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+                return [decoded_rgb(f, colour) for i, f in enumerate(container.decode(stream)) if i in picks]
+            frames = [decoded_rgb(f, colour) for f in container.decode(stream)]
     except (av.FFmpegError, IndexError, OSError):
         return []
     picks = np.linspace(0, len(frames) - 1, num=min(count, len(frames))).round().astype(int)
