@@ -100,10 +100,7 @@ def load_backend(config: BackendConfig, announce=lambda line: print(line, file=s
             if style.kind != "filter":
                 raise BadInputError(f"backend opencv runs only filter styles (classic); {style.name!r} is a "
                                     f"neural style: use --backend torch or auto")
-            if config.fp16:
-                raise BadInputError("--fp16 does not apply to the classic filter (it runs in uint8 on the CPU)")
-            if config.device not in (None, "cpu"):
-                raise BadInputError(f"the classic filter runs on the CPU only, not on {config.device!r}")
+            _check_filter_request(style, config)
             from .opencv_backend import OpenCVBackend
             return OpenCVBackend(style.name, threads=config.threads)
         case "torch":
@@ -124,6 +121,15 @@ def load_backend(config: BackendConfig, announce=lambda line: print(line, file=s
                                    sizes=config.frame_sizes, cache_dir=config.cache_dir, log=announce)
         case _:
             raise BadInputError(f"unknown backend {config.backend!r}; choose from {', '.join(BACKEND_NAMES)}")
+
+
+def _check_filter_request(style: Style, config: BackendConfig) -> None:
+    """A filter runs in uint8 on the CPU: --fp16 or a GPU --device is refused, never silently dropped."""
+    if config.fp16:
+        raise BadInputError(f"--fp16 does not apply to the {style.name} filter (it runs in uint8 on the CPU)")
+    if config.device not in (None, "cpu"):
+        raise BadInputError(f"style {style.name!r} is a filter that runs on the CPU only, not on "
+                            f"{config.device!r}: leave out --device or pick a neural style")
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ def _auto_choice(style: Style, config: BackendConfig, hw: Hardware | None) -> tu
     An explicit --device is respected: cpu keeps auto on the CPU, cuda requires a GPU.
     """
     if style.kind == "filter":
+        _check_filter_request(style, config)   # before the announcement: nothing is said about a refused run
         return replace(config, backend="opencv", device="cpu"), f"style {style.name!r} is a non-neural filter"
     onnx_weights = style.weights is not None and style.weights.suffix.lower() == ".onnx"
     if config.device not in (None, "cpu") and hw.cuda_gpu is None:

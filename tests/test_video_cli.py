@@ -171,6 +171,19 @@ def test_unknown_style_and_codec(clip, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
 
 
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_a_gpu_for_the_classic_filter_is_refused_not_moved_to_the_cpu(clip, tmp_path, device):
+    one_line_error(cli(clip, tmp_path / "o.mp4", "--style", "classic", "--device", device),
+                   "'classic' is a filter that runs on the CPU only", device)
+    one_line_error(cli(clip, tmp_path / "o.mp4", "--style", "classic", "--fp16"), "--fp16 does not apply")
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+@pytest.mark.parametrize("scale", ["0", "1.5", "-1"])
+def test_scale_outside_0_1_is_one_line_from_the_one_validation(clip, tmp_path, scale):
+    one_line_error(cli(clip, tmp_path / "o.mp4", "--style", "classic", "--scale", scale), "--scale must be in (0, 1]")
+
+
 def test_bad_weights_file(clip, tmp_path):
     bad = tmp_path / "w.safetensors"
     bad.write_bytes(b"\x00" * 64)
