@@ -10,8 +10,8 @@ uses only the TensorRT 10 named-tensor API (``set_input_shape``, ``set_tensor_ad
 ``execute_async_v3``) on a CUDA stream; torch CUDA tensors serve as device buffers and pinned host
 buffers, allocated once at the profile's largest shape and reused for every batch.
 
-Engines live in the cache of ``trt_cache`` (ONNX hash + shape profile + precision + TensorRT
-version + GPU); ``cartoonize-export --engine trt --size 1280x720`` builds one ahead of time.
+Engines live in the cache of ``trt_cache`` (ONNX hash + shape profile + builder settings +
+precision + TensorRT version + GPU); ``cartoonize-export --engine trt --size 1280x720`` builds one ahead of time.
 Without explicit sizes the profile is the first batch's frame size. TensorRT is imported here
 only, and only when this backend is asked for.
 """
@@ -30,7 +30,7 @@ from cartoonize.frames import check_rgb_u8_nhwc
 from cartoonize.styles import Style
 
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, model_for
-from .trt_cache import EngineCache, EngineKey, ShapeProfile, default_cache_dir, load_or_build
+from .trt_cache import BuildSettings, EngineCache, EngineKey, ShapeProfile, default_cache_dir, load_or_build
 
 INSTALL_HINT = "pip install 'cartoonize[trt]' (TensorRT 10 for your CUDA version, an NVIDIA GPU and driver)"
 
@@ -48,18 +48,26 @@ def import_tensorrt():
     return trt
 
 
-def build_plan(trt, onnx_bytes: bytes, profile: ShapeProfile, workspace_bytes: int, timing_cache: Path,
+def build_plan(trt, onnx_bytes: bytes, profile: ShapeProfile, settings: BuildSettings, timing_cache: Path,
                log: Callable[[str], None]) -> bytes:
-    """Parse the ONNX graph into a strongly typed network and build a serialized engine for ``profile``."""
+    """Parse the ONNX graph into a (strongly typed) network and build a serialized engine for ``profile``.
+
+    Every setting comes from ``settings``, which is part of the engine's cache key.
+    """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    network_flags = 0
+    for name in settings.network_flags:
+        network_flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    network = builder.create_network(network_flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(parser.get_error(i).desc() for i in range(parser.num_errors))
         raise CartoonizeError(f"TensorRT could not parse the ONNX model: {errors}")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_bytes)
+    for name in settings.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
     shapes = builder.create_optimization_profile()
     shapes.set_shape(INPUT_NAME, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(shapes)
@@ -156,7 +164,7 @@ class TensorRTBackend:
         self._dev = dev
         self._max_batch = max_batch
         self._log = log
-        self._workspace = int(workspace_gib * (1 << 30))
+        self._settings = BuildSettings(workspace_bytes=int(workspace_gib * (1 << 30)))
         self._cache = EngineCache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
         self._model = model_for(style, fp16)
         major, minor = torch.cuda.get_device_capability(dev)
@@ -168,7 +176,7 @@ class TensorRTBackend:
             self._load(ShapeProfile.for_sizes(list(sizes), max_batch))
 
     def key(self, profile: ShapeProfile) -> EngineKey:
-        return EngineKey(onnx_sha256=self._model.sha256, profile=profile, precision=self.precision,
+        return EngineKey(onnx_sha256=self._model.sha256, profile=profile, build=self._settings, precision=self.precision,
                          tensorrt_version=self._trt.__version__, gpu_name=self._gpu_name,
                          compute_capability=self._capability)
 
@@ -189,18 +197,12 @@ class TensorRTBackend:
         trt = self._trt
         timing = self._cache.timing_cache_path(trt.__version__, self._gpu_name)
 
-        def deserialize(plan: bytes):
-            try:
-                return self._runtime.deserialize_cuda_engine(plan)
-            except Exception:  # noqa: BLE001 - some TensorRT versions raise instead of returning None
-                return None
-
         with torch.cuda.device(self._dev):
             self._engine = None  # free the previous engine's memory before building another
             engine = load_or_build(self._cache, self.key(profile), self._label,
-                                   build=lambda: build_plan(trt, self._model.onnx_bytes, profile, self._workspace,
+                                   build=lambda: build_plan(trt, self._model.onnx_bytes, profile, self._settings,
                                                             timing, self._log),
-                                   deserialize=deserialize, log=self._log)
+                                   deserialize=self._runtime.deserialize_cuda_engine, log=self._log)
             self._engine = _RunningEngine(trt, engine, profile, self._dev)
 
     def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:

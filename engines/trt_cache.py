@@ -5,7 +5,8 @@ Usage:
     engine = load_or_build(cache, key, label="fast fp16", build=build_plan, deserialize=runtime_load, log=print)
 
 A serialized TensorRT engine (a "plan") is only valid for the exact network, shape profile,
-precision, TensorRT version and GPU it was built for, so all of these make up the key, and the
+builder settings (workspace, flags), precision, TensorRT version and GPU it was built for, so all
+of these make up the key, and the
 file name is the key's digest: a change to any of them can only miss, never load a wrong plan.
 Beside each ``<label>-<digest>.plan`` lies ``<label>-<digest>.json`` with the key's fields and the
 plan's size and SHA-256; the plan is written first and the sidecar last, each to a temporary file
@@ -77,11 +78,22 @@ class ShapeProfile:
 
 
 @dataclass(frozen=True)
+class BuildSettings:
+    """Every builder setting that can change the plan TensorRT produces; build_plan reads them from here
+    only, so the key and the build cannot disagree."""
+
+    workspace_bytes: int                                  # memory pool limit: bounds which tactics are tried
+    network_flags: tuple[str, ...] = ("STRONGLY_TYPED",)  # NetworkDefinitionCreationFlag names
+    builder_flags: tuple[str, ...] = ()                   # BuilderFlag names set on the builder config
+
+
+@dataclass(frozen=True)
 class EngineKey:
     """Everything a plan depends on. Any change gives a different digest, hence a different file."""
 
     onnx_sha256: str           # the exact network (weights, precision of the graph, exporter)
     profile: ShapeProfile      # input shapes the engine accepts
+    build: BuildSettings       # workspace and flags of the builder
     precision: str             # fp16 | fp32
     tensorrt_version: str      # plans do not load across TensorRT versions
     gpu_name: str              # kernels are chosen for one GPU model...
@@ -193,18 +205,19 @@ def load_or_build(cache: EngineCache, key: EngineKey, label: str, build: Callabl
                   deserialize: Callable[[bytes], T | None], log: Callable[[str], None]) -> T:
     """The engine for ``key``: from the cache when it checks out and loads, else built, stored and loaded.
 
-    ``build`` returns a serialized plan; ``deserialize`` returns the loaded engine or None when the
-    runtime refuses the bytes. Every rebuild is announced with its reason in one line.
+    ``build`` returns a serialized plan; ``deserialize`` returns the loaded engine, or raises or returns
+    None when the runtime refuses the bytes (its error text goes into the reason). Every rebuild is
+    announced with its reason in one line.
     """
     import time
 
     found = cache.lookup(key, label)
     if found.plan is not None:
-        engine = deserialize(found.plan)
+        engine, why = _deserialized(deserialize, found.plan)
         if engine is not None:
             log(f"tensorrt: loaded cached engine {cache.paths(key, label)[0]}")
             return engine
-        reason = "TensorRT could not deserialize the cached plan"
+        reason = f"TensorRT could not deserialize the cached plan{why}"
     else:
         reason = found.reason
     log(f"tensorrt: building {label} engine ({key.profile.describe()}): {reason}; this takes a while, once")
@@ -212,12 +225,22 @@ def load_or_build(cache: EngineCache, key: EngineKey, label: str, build: Callabl
     plan = build()
     seconds = time.perf_counter() - start
     path = cache.store(key, label, plan, build_seconds=round(seconds, 1))
-    engine = deserialize(plan)
+    engine, why = _deserialized(deserialize, plan)
     if engine is None:
         cache.discard(key, label)
-        raise RuntimeError("TensorRT could not deserialize the engine it has just built")
+        raise RuntimeError(f"TensorRT could not deserialize the engine it has just built{why}")
     log(f"tensorrt: built in {seconds:.0f} s, cached as {path}")
     return engine
+
+
+def _deserialized(deserialize: Callable[[bytes], T | None], plan: bytes) -> tuple[T | None, str]:
+    """(engine, "") or (None, ": <the runtime's own error text>"): a refusal keeps what TensorRT said."""
+    try:
+        engine = deserialize(plan)
+    except Exception as e:  # noqa: BLE001 - TensorRT versions raise different types; the text is what matters
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return None, f" ({type(e).__name__}{': ' + message if message else ''})"
+    return engine, "" if engine is not None else " (the runtime returned no engine)"
 
 
 def key_fields() -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from cartoonize.engines.onnx_export import INPUT_NAME
 from cartoonize.engines.tensorrt_backend import build_plan
-from cartoonize.engines.trt_cache import ShapeProfile
+from cartoonize.engines.trt_cache import BuildSettings, ShapeProfile
 from cartoonize.errors import CartoonizeError
 
 
@@ -36,6 +36,9 @@ def fake_tensorrt(calls: list, parse_ok: bool = True, plan: bytes | None = b"PLA
 
         def set_memory_pool_limit(self, pool, size):
             calls.append(("workspace", pool, size))
+
+        def set_flag(self, flag):
+            calls.append(("builder_flag", flag))
 
         def add_optimization_profile(self, profile):
             calls.append(("add_profile", profile.shapes))
@@ -88,7 +91,7 @@ def fake_tensorrt(calls: list, parse_ok: bool = True, plan: bytes | None = b"PLA
     return types.SimpleNamespace(
         Logger=Logger, Builder=Builder, OnnxParser=Parser,
         NetworkDefinitionCreationFlag=types.SimpleNamespace(STRONGLY_TYPED=1),
-        MemoryPoolType=types.SimpleNamespace(WORKSPACE="workspace"))
+        MemoryPoolType=types.SimpleNamespace(WORKSPACE="workspace"), BuilderFlag=types.SimpleNamespace(TF32="tf32"))
 
 
 def test_build_plan_is_strongly_typed_with_profile_workspace_and_timing_cache(tmp_path):
@@ -96,18 +99,29 @@ def test_build_plan_is_strongly_typed_with_profile_workspace_and_timing_cache(tm
     profile = ShapeProfile.for_sizes([(1280, 720)], max_batch=2)
     timing = tmp_path / "timing.cache"
     timing.write_bytes(b"old")
-    plan = build_plan(fake_tensorrt(calls), b"onnx-bytes", profile, 1 << 30, timing, log=lambda line: None)
+    plan = build_plan(fake_tensorrt(calls), b"onnx-bytes", profile, BuildSettings(1 << 30), timing,
+                      log=lambda line: None)
     assert plan == b"PLAN"
     assert ("network_flags", 1 << 1) in calls                 # STRONGLY_TYPED: precision comes from the graph
     assert ("workspace", "workspace", 1 << 30) in calls
     assert ("add_profile", (INPUT_NAME, (1, 720, 1280, 3), (2, 720, 1280, 3), (2, 720, 1280, 3))) in calls
     assert timing.read_bytes() == b"TIMING:old"              # previous timings fed in, updated cache written back
     assert [c[0] for c in calls].index("parse") < [c[0] for c in calls].index("build")
+    assert not [c for c in calls if c[0] == "builder_flag"]   # none by default
+
+
+def test_build_plan_takes_every_setting_from_the_settings_in_the_key(tmp_path):
+    calls: list = []
+    profile = ShapeProfile.for_sizes([(64, 64)], max_batch=1)
+    settings = BuildSettings(workspace_bytes=123, network_flags=(), builder_flags=("TF32",))
+    build_plan(fake_tensorrt(calls), b"onnx", profile, settings, tmp_path / "t", log=lambda line: None)
+    assert ("network_flags", 0) in calls and ("builder_flag", "tf32") in calls
+    assert ("workspace", "workspace", 123) in calls
 
 
 def test_parse_and_build_failures_are_one_line_errors(tmp_path):
     profile = ShapeProfile.for_sizes([(64, 64)], max_batch=1)
     with pytest.raises(CartoonizeError, match="could not parse the ONNX model: Unsupported node Foo"):
-        build_plan(fake_tensorrt([], parse_ok=False), b"x", profile, 1, tmp_path / "t", log=print)
+        build_plan(fake_tensorrt([], parse_ok=False), b"x", profile, BuildSettings(1), tmp_path / "t", log=print)
     with pytest.raises(CartoonizeError, match="failed to build"):
-        build_plan(fake_tensorrt([], plan=None), b"x", profile, 1, tmp_path / "t", log=print)
+        build_plan(fake_tensorrt([], plan=None), b"x", profile, BuildSettings(1), tmp_path / "t", log=print)

@@ -9,14 +9,16 @@ import os
 import pytest
 
 from cartoonize.engines import trt_cache
-from cartoonize.engines.trt_cache import EngineCache, EngineKey, ShapeProfile, key_fields, load_or_build
+from cartoonize.engines.trt_cache import (BuildSettings, EngineCache, EngineKey, ShapeProfile, key_fields,
+                                          load_or_build)
 
 PROFILE = ShapeProfile.for_sizes([(1280, 720)], max_batch=4)
-KEY = EngineKey(onnx_sha256="a" * 64, profile=PROFILE, precision="fp16", tensorrt_version="10.8.0.43",
-                gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+KEY = EngineKey(onnx_sha256="a" * 64, profile=PROFILE, build=BuildSettings(workspace_bytes=2 << 30), precision="fp16",
+                tensorrt_version="10.8.0.43", gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
 CHANGED = {
     "onnx_sha256": "b" * 64,
     "profile": ShapeProfile.for_sizes([(1920, 1080)], max_batch=4),
+    "build": BuildSettings(workspace_bytes=4 << 30),
     "precision": "fp32",
     "tensorrt_version": "10.9.0.34",
     "gpu_name": "NVIDIA L4",
@@ -58,6 +60,19 @@ def test_every_key_component_changes_the_digest_and_the_file():
     assert KEY.digest() == dataclasses.replace(KEY).digest()   # and it is stable
 
 
+@pytest.mark.parametrize("settings", [BuildSettings(workspace_bytes=1 << 30),
+                                      BuildSettings(workspace_bytes=2 << 30, network_flags=()),
+                                      BuildSettings(workspace_bytes=2 << 30, builder_flags=("TF32",))])
+def test_every_build_setting_is_in_the_key(settings, tmp_path):
+    other = dataclasses.replace(KEY, build=settings)
+    assert other.digest() != KEY.digest()
+    cache, fake, lines = EngineCache(tmp_path), FakeRuntime(), []
+    load_or_build(cache, KEY, "fast-fp16", fake.build, fake.deserialize, lines.append)
+    lines.clear()
+    load_or_build(cache, other, "fast-fp16", fake.build, fake.deserialize, lines.append)
+    assert fake.builds == 2 and "stale" in lines[0] and "build" in lines[0]
+
+
 def test_build_once_then_hit_with_sidecar(tmp_path):
     cache, fake, lines = EngineCache(tmp_path), FakeRuntime(), []
     first = load_or_build(cache, KEY, "fast-fp16", fake.build, fake.deserialize, lines.append)
@@ -94,6 +109,20 @@ def test_plan_the_runtime_refuses_is_rebuilt(tmp_path):
     cache.store(KEY, "fast-fp16", b"NOT A PLAN FOR THIS RUNTIME")   # checksums fine, content stale
     load_or_build(cache, KEY, "fast-fp16", fake.build, fake.deserialize, lines.append)
     assert fake.builds == 1 and "could not deserialize" in lines[0]
+
+
+def test_a_runtime_that_raises_keeps_its_own_error_text(tmp_path):
+    cache, fake, lines = EngineCache(tmp_path), FakeRuntime(), []
+    cache.store(KEY, "fast-fp16", b"PLAN from an older TensorRT")
+
+    def deserialize(plan: bytes):
+        raise RuntimeError("Serialization assertion magicTagRead == kMAGIC_TAG failed.\nmore detail")
+
+    with pytest.raises(RuntimeError, match="just built .RuntimeError: Serialization assertion magicTagRead"):
+        load_or_build(cache, KEY, "fast-fp16", fake.build, deserialize, lines.append)
+    assert "could not deserialize the cached plan (RuntimeError: Serialization assertion magicTagRead" in lines[0]
+    assert "more detail" not in lines[0]      # one line
+    assert cache.lookup(KEY, "fast-fp16").plan is None   # the plan it could not load is not kept
 
 
 def test_stale_engine_names_what_changed(tmp_path):
