@@ -24,8 +24,11 @@ TITLE = "cartoonize live  [o] original/cartoon  [s] next style  [q] quit"
 KEYS = {ord("o"): "toggle_original", ord("s"): "next_style", ord("q"): "quit", 27: "quit"}
 
 
-def opencv_has_gui() -> bool:
-    for line in cv2.getBuildInformation().splitlines():
+def opencv_has_gui(build_information: str | None = None) -> bool:
+    """Whether this OpenCV was built with a GUI backend: its build information says "GUI: NONE" when
+    not (opencv-python-headless). Without a GUI line at all, assume one (older builds)."""
+    text = cv2.getBuildInformation() if build_information is None else build_information
+    for line in text.splitlines():
         if line.strip().startswith("GUI:"):
             return line.split(":", 1)[1].strip().upper() != "NONE"
     return True
