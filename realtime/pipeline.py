@@ -34,12 +34,11 @@ class PipelineStopped(Exception):
 
 
 class _Run:
-    def __init__(self, queue_size: int):
+    def __init__(self):
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        self.error_stage: str | None = None
+        self.error_stage: str | None = None    # named in a note on the error (shown with --debug tracebacks)
         self.lock = threading.Lock()
-        self.queue_size = queue_size
 
     def fail(self, stage: str, exc: BaseException) -> None:
         with self.lock:
@@ -82,7 +81,7 @@ def run_pipeline(source: Iterable[Any],
     """
     if batch_size < 1 or queue_size < 1:
         raise ValueError("batch_size and queue_size must be >= 1")
-    run = _Run(queue_size)
+    run = _Run()
     stats = PipelineStats(queue_size=queue_size)
     q_in: queue.Queue = queue.Queue(maxsize=queue_size)
     q_out: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -147,5 +146,6 @@ def run_pipeline(source: Iterable[Any],
             t.join(timeout=5.0)
         raise
     if run.error is not None:
+        run.error.add_note(f"raised in the {run.error_stage} stage of the file pipeline")
         raise run.error
     return stats

@@ -95,15 +95,18 @@ def test_error_in_source_and_in_sink_are_reraised():
         yield 1
         raise OSError("disk gone")
 
-    with pytest.raises(OSError, match="disk gone"):
+    with pytest.raises(OSError, match="disk gone") as error:
         run_pipeline(bad_source(), list, lambda x: None)
+    assert error.value.__notes__ == ["raised in the read stage of the file pipeline"]   # for --debug tracebacks
 
     def bad_sink(x):
         if x == 5:
             raise RuntimeError("encoder failed")
 
-    with pytest.raises(RuntimeError, match="encoder failed"):
+    with pytest.raises(RuntimeError, match="encoder failed") as error:
         run_pipeline(range(1000), list, bad_sink)
+    assert str(error.value) == "encoder failed"                  # the one-line message is unchanged
+    assert error.value.__notes__ == ["raised in the write stage of the file pipeline"]
 
 
 def test_error_in_finish_is_reraised():
