@@ -2,7 +2,7 @@
 
 Usage: ``raise BadInputError(f"{path}: not a video file")``
 
-Exit codes follow ARCHITECTURE.md: 0 ok, 1 runtime failure, 2 usage or bad input.
+Exit codes follow docs/ARCHITECTURE.md: 0 ok, 1 runtime failure, 2 usage or bad input.
 """
 
 

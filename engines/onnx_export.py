@@ -151,9 +151,8 @@ def load_onnx_file(path: Path, fp16: bool) -> ExportedModel:
                             f"export it with cartoonize-export --weights WEIGHTS.safetensors")
     wanted = "fp16" if fp16 else "fp32"
     if metadata["precision"] != wanted:
-        flag = "with" if fp16 else "without"
-        raise BadInputError(f"{path}: is an {metadata['precision']} model but {wanted} was asked for; "
-                            f"export one {flag} --fp16 or change --fp16")
+        fix = "export one with --fp16, or leave out --fp16" if fp16 else "export one without --fp16, or add --fp16"
+        raise BadInputError(f"{path}: is an {metadata['precision']} model but {wanted} was asked for; {fix}")
     return ExportedModel(data, metadata["precision"], int(metadata.get("multiple", "1")), metadata)
 
 

@@ -140,8 +140,12 @@ def test_onnx_file_with_the_wrong_precision_or_origin_is_refused(weights_dir, tm
     weights = tiny_weights(weights_dir, "fast")
     fp32 = tmp_path / "tiny.onnx"
     fp32.write_bytes(export_onnx(generator_style(weights)).onnx_bytes)
-    with pytest.raises(BadInputError, match="fp32 model but fp16"):
+    with pytest.raises(BadInputError, match="fp32 model but fp16 was asked for; export one with --fp16, or leave out"):
         load_onnx_file(fp32, fp16=True)
+    fp16 = tmp_path / "tiny-fp16.onnx"
+    fp16.write_bytes(export_onnx(generator_style(weights), fp16=True).onnx_bytes)
+    with pytest.raises(BadInputError, match="fp16 model but fp32 was asked for; export one without --fp16, or add --fp16"):
+        load_onnx_file(fp16, fp16=False)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a protobuf at all")
     with pytest.raises(BadInputError, match="junk.onnx"):

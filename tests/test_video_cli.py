@@ -204,6 +204,8 @@ def test_success_prints_summary_and_no_temp_files(clip, tmp_path):
 def test_help_shows_examples():
     result = cli("--help")
     assert result.exit_code == 0 and "Examples:" in result.output and "--overwrite" in result.output
+    text = " ".join(result.output.split())
+    assert "Default: 20 for libx264, 24 for libx265" in text      # the real defaults, from the encoder's table
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 Usage: ``with reported_errors(debug): ...`` around a command's body.
 
-Exit codes (ARCHITECTURE.md): 0 ok, 1 runtime failure, 2 usage or bad input, 130 interrupted.
+Exit codes (docs/ARCHITECTURE.md): 0 ok, 1 runtime failure, 2 usage or bad input, 130 interrupted.
 Errors are one line on stderr; ``--debug`` shows the traceback instead.
 """
 
@@ -51,7 +51,8 @@ def reported_errors(debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        click.echo(f"error: {type(e).__name__}: {message} (run with --debug for details)", err=True)
+        hint = "" if debug else " (run with --debug for details)"   # with --debug the traceback is already above
+        click.echo(f"error: {type(e).__name__}: {message}{hint}", err=True)
         sys.exit(1)
 
 

@@ -63,7 +63,7 @@ def self_check(exported, style) -> str:
     verdict = "ok" if ok else "MISMATCH"
     line = f"check vs PyTorch fp32: max diff {diff}/255, PSNR {psnr:.1f} dB: {verdict}"
     if not ok:
-        raise CartoonizeError(f"exported model does not match PyTorch ({line}); run with --debug and report it")
+        raise CartoonizeError(f"exported model does not match PyTorch ({line}); please report it as a bug")
     return line
 
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.realtime.transcode import open_video_job, run_video_job
-from cartoonize.realtime.video_sink import EncodeConfig
+from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
 from .common import DEVICE_HELP, reported_errors
@@ -52,7 +52,8 @@ Examples:
 @click.option("--tile", type=click.IntRange(32, None),
               help="Run the style in overlapping tiles of at most this many pixels a side (for GPU memory).")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
-@click.option("--crf", type=click.IntRange(0, 63), help="Constant quality (lower = better); codec default if unset.")
+@click.option("--crf", type=click.IntRange(0, 63),
+              help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
 @click.option("--preset", help="Encoder speed preset (x264/x265: ultrafast..veryslow); default veryfast.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; only warnings and errors.")
