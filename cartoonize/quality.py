@@ -50,6 +50,26 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 
+# The engine-parity rule, against PyTorch fp32 as the reference (cartoonize-export's self-check, the GPU
+# check, the engine tests): fp32 engines may differ by rounding only; fp16 ones by what stays invisible.
+FP32_MAX_DIFF = 1          # levels (of 255)
+FP16_MIN_PSNR_DB = 40.0    # dB over the whole frame
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_diff: int      # largest difference of any sample, levels
+    psnr_db: float     # inf when identical
+    ok: bool           # within the rule for the precision
+
+
+def parity(got: np.ndarray, want: np.ndarray, fp16: bool) -> Parity:
+    """Whether an engine's uint8 output ``got`` matches the fp32 reference ``want`` for its precision."""
+    max_diff = int(np.abs(got.astype(np.int16) - want.astype(np.int16)).max())
+    db = psnr(got, want)
+    return Parity(max_diff, db, db >= FP16_MIN_PSNR_DB if fp16 else max_diff <= FP32_MAX_DIFF)
+
+
 @dataclass(frozen=True)
 class WarpConfig:
     flow_max_side: int = 640      # flow is computed with the longer side at most this many pixels, then upscaled

@@ -27,7 +27,6 @@ import cartoonize
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
 from cartoonize.generators import RgbU8Model
-from cartoonize.quality import psnr as psnr_u8   # noqa: F401 - the metric lives in quality; tools import it here
 from cartoonize.styles import Style
 from cartoonize.weights import load_generator
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cartoonize.engines.backend import BackendConfig, load_backend
-from cartoonize.engines.onnx_export import psnr_u8
+from cartoonize.quality import parity, psnr as psnr_u8
 
 from engines_fixtures import real_frames, tiny_weights
 
@@ -47,10 +47,8 @@ def setup(tmp_path_factory, carphone_clip):
 def check(backend, frames, reference, fp16):
     got = backend.infer(frames)
     assert got.shape == frames.shape and got.dtype == np.uint8
-    if fp16:
-        assert psnr_u8(got, reference) >= 40.0
-    else:
-        assert np.abs(got.astype(np.int16) - reference).max() <= 1
+    result = parity(got, reference, fp16)   # fp16: >= 40 dB; fp32: within 1 level (cartoonize.quality)
+    assert result.ok, result
 
 
 @pytest.mark.parametrize("fp16", [False, True])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cartoonize.engines.backend import BackendConfig, load_backend
-from cartoonize.engines.onnx_export import psnr_u8
+from cartoonize.quality import psnr as psnr_u8
 from cartoonize.engines.opencv_backend import OpenCVBackend
 from cartoonize.engines.resize import (ResolutionConfig, guided_upsample, infer_tiled, internal_size,
                                        with_resolution)

@@ -10,10 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from cartoonize.engines.backend import BackendConfig, load_backend
-from cartoonize.engines.onnx_export import (INPUT_NAME, OUTPUT_NAME, export_onnx, load_onnx_file, psnr_u8,
+from cartoonize.engines.onnx_export import (INPUT_NAME, OUTPUT_NAME, export_onnx, load_onnx_file,
                                             read_onnx_metadata)
 from cartoonize.engines.ort_backend import OnnxRuntimeBackend
 from cartoonize.errors import BadInputError
+from cartoonize.quality import psnr as psnr_u8
 from cartoonize.styles import generator_style, resolve_style
 from cartoonize.tools.export import main as export_main
 

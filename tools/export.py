@@ -42,9 +42,10 @@ def self_check(exported, style) -> str:
     """Run the exported graph in ONNX Runtime against PyTorch on a structured frame; one line of result."""
     import torch
 
-    from cartoonize.engines.onnx_export import INPUT_NAME, psnr_u8
+    from cartoonize.engines.onnx_export import INPUT_NAME
     from cartoonize.engines.ort_backend import import_onnxruntime
     from cartoonize.generators import RgbU8Model
+    from cartoonize.quality import parity
     from cartoonize.weights import load_generator
 
     ort = import_onnxruntime()
@@ -57,12 +58,10 @@ def self_check(exported, style) -> str:
     generator, _ = load_generator(style.weights)
     with torch.inference_mode():
         want = RgbU8Model(generator.eval()).eval()(torch.from_numpy(batch)).numpy()
-    diff = int(np.abs(got.astype(np.int16) - want).max())
-    psnr = psnr_u8(got, want)
-    ok = diff <= 1 if exported.precision == "fp32" else psnr >= 40.0
-    verdict = "ok" if ok else "MISMATCH"
-    line = f"check vs PyTorch fp32: max diff {diff}/255, PSNR {psnr:.1f} dB: {verdict}"
-    if not ok:
+    check = parity(got, want, fp16=exported.precision == "fp16")
+    verdict = "ok" if check.ok else "MISMATCH"
+    line = f"check vs PyTorch fp32: max diff {check.max_diff}/255, PSNR {check.psnr_db:.1f} dB: {verdict}"
+    if not check.ok:
         raise CartoonizeError(f"exported model does not match PyTorch ({line}); please report it as a bug")
     return line
 

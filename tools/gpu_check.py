@@ -7,7 +7,7 @@ One command for anyone with a CUDA GPU. Step 1 runs ``pytest -m gpu`` (tests/tes
 CUDA, torch.compile, ONNX Runtime CUDA/TensorRT providers, TensorRT engines and their cache).
 Step 2 loads each backend this machine can run (torch fp32/fp16, torch-compiled fp16, onnxruntime
 CUDA, tensorrt fp16/fp32), checks it against PyTorch fp32 on the CPU on a real frame (fp32: max
-difference <= 1/255; fp16: PSNR >= 40 dB), and times it at each size: warm-up calls first, then
+difference <= 1/255; fp16: PSNR >= 40 dB: cartoonize.quality.parity), and times it at each size: warm-up calls first, then
 CUDA events around each call (uint8 frames in host memory in and out, as the pipeline uses it),
 median and 90th percentile. It prints a table and writes JSON. Backends that cannot run here are
 listed with the reason.
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from cartoonize.engines.backend import BackendConfig, load_backend
-from cartoonize.engines.onnx_export import psnr_u8
+from cartoonize.quality import parity as quality_parity
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.tools.common import parse_size, reported_errors, untrained_weights
 
@@ -95,10 +95,10 @@ def time_backend(backend, batch: np.ndarray, warmup: int, iters: int) -> dict:
 
 
 def parity(got: np.ndarray, want: np.ndarray, fp16: bool) -> dict:
-    diff = int(np.abs(got.astype(np.int16) - want).max())
-    psnr = psnr_u8(got, want)
-    ok = bool(psnr >= 40.0) if fp16 else diff <= 1
-    return {"max_diff": diff, "psnr_db": None if psnr == float("inf") else psnr, "ok": ok}   # JSON has no inf
+    """The project's parity rule (cartoonize.quality.parity) as a JSON-ready row."""
+    check = quality_parity(got, want, fp16)
+    return {"max_diff": check.max_diff, "psnr_db": None if check.psnr_db == float("inf") else check.psnr_db,
+            "ok": bool(check.ok)}   # JSON has no inf
 
 
 def versions() -> dict:
