@@ -17,23 +17,55 @@ import torch.nn.functional as F
 from .frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
 
 
-def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    return [
-        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, padding_mode="reflect"),
-        nn.InstanceNorm2d(c_out, affine=True),
-        nn.ReLU(inplace=True),
-    ]
+class StdInstanceNorm(nn.Module):
+    """Instance normalisation as CartoonGAN's reference graph computes it.
+
+    ``(x - mean) / (std + eps) * weight + bias`` with the biased standard deviation and eps added to
+    the deviation, not the variance (mnicnc404/CartoonGan-tensorflow's InstanceNormalization, eps
+    1e-9): nn.InstanceNorm2d adds eps to the variance, which moves outputs of near-constant channels.
+    Statistics are taken in float32 even when the network runs in fp16: 1e-9 is zero in fp16 (a flat
+    black frame would divide 0 by 0) and the variance of 256-channel activations can overflow it.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-9):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        centred = x32 - x32.mean(dim=(2, 3), keepdim=True)
+        std = centred.square().mean(dim=(2, 3), keepdim=True).sqrt()
+        y = centred / (std + self.eps) * self.weight.float().view(1, -1, 1, 1) + self.bias.float().view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
+class DropFirstRowAndColumn(nn.Module):
+    """The crop after each transposed convolution of the reference graph (Keras Cropping2D((1, 0), (1, 0)))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., 1:, 1:]
+
+
+def _padded_conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    """Reflection padding, then an unpadded convolution: the reference graph pads this way before every conv."""
+    return [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride)]
+
+
+def _upsample(c_in: int, c_out: int) -> list[nn.Module]:
+    """Transposed 3x3 stride-2 convolution without padding (2H + 1 rows), then the first row/column dropped."""
+    return [nn.ConvTranspose2d(c_in, c_out, 3, 2), DropFirstRowAndColumn()]
 
 
 class CartoonGANResBlock(nn.Module):
-    """conv-norm-relu-conv-norm plus identity (Chen et al. 2018, Fig. 2)."""
+    """pad-conv-norm-relu-pad-conv-norm plus identity (Chen et al. 2018, Fig. 2)."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            *_conv_norm_relu(channels, channels, 3),
-            nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect"),
-            nn.InstanceNorm2d(channels, affine=True),
+            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels), nn.ReLU(inplace=True),
+            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,34 +73,36 @@ class CartoonGANResBlock(nn.Module):
 
 
 class CartoonGANGenerator(nn.Module):
-    """The generator of CartoonGAN (Chen, Lai, Liu, CVPR 2018).
+    """The generator of CartoonGAN (Chen, Lai, Liu, CVPR 2018), layer for layer as the paper's released models.
 
     A 7x7 flat convolution, two down-convolution blocks (stride 2 then stride 1), ``blocks``
     residual blocks at 1/4 resolution, two up-convolution blocks (transposed stride 1/2 then
     stride 1) and a 7x7 output convolution. About 11 M parameters at ``base=64, blocks=8``.
+    Every convolution is preceded by reflection padding and every normalisation is ``StdInstanceNorm``,
+    as in the graph that consumes the released weights (mnicnc404/CartoonGan-tensorflow,
+    ``style_transfer/cartoongan/cartoongan.py``); ``cartoonize.train.import_cartoongan`` loads those
+    weights. Modules are registered in the reference graph's layer order, which the importer relies on.
     """
 
     downsample_factor = 4
 
     def __init__(self, base: int = 64, blocks: int = 8):
         super().__init__()
-        self.flat = nn.Sequential(*_conv_norm_relu(3, base, 7))
+        self.flat = nn.Sequential(*_padded_conv(3, base, 7), StdInstanceNorm(base), nn.ReLU(inplace=True))
         self.down = nn.Sequential(
-            nn.Conv2d(base, base * 2, 3, 2, 1), nn.Conv2d(base * 2, base * 2, 3, 1, 1),
-            nn.InstanceNorm2d(base * 2, affine=True), nn.ReLU(inplace=True),
-            nn.Conv2d(base * 2, base * 4, 3, 2, 1), nn.Conv2d(base * 4, base * 4, 3, 1, 1),
-            nn.InstanceNorm2d(base * 4, affine=True), nn.ReLU(inplace=True),
+            *_padded_conv(base, base * 2, 3, 2), *_padded_conv(base * 2, base * 2, 3),
+            StdInstanceNorm(base * 2), nn.ReLU(inplace=True),
+            *_padded_conv(base * 2, base * 4, 3, 2), *_padded_conv(base * 4, base * 4, 3),
+            StdInstanceNorm(base * 4), nn.ReLU(inplace=True),
         )
         self.res = nn.Sequential(*[CartoonGANResBlock(base * 4) for _ in range(blocks)])
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(base * 4, base * 2, 3, 2, 1, output_padding=1),
-            nn.Conv2d(base * 2, base * 2, 3, 1, 1),
-            nn.InstanceNorm2d(base * 2, affine=True), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(base * 2, base, 3, 2, 1, output_padding=1),
-            nn.Conv2d(base, base, 3, 1, 1),
-            nn.InstanceNorm2d(base, affine=True), nn.ReLU(inplace=True),
+            *_upsample(base * 4, base * 2), *_padded_conv(base * 2, base * 2, 3),
+            StdInstanceNorm(base * 2), nn.ReLU(inplace=True),
+            *_upsample(base * 2, base), *_padded_conv(base, base, 3),
+            StdInstanceNorm(base), nn.ReLU(inplace=True),
         )
-        self.out = nn.Conv2d(base, 3, 7, 1, 3, padding_mode="reflect")
+        self.out = nn.Sequential(*_padded_conv(base, 3, 7))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.out(self.up(self.res(self.down(self.flat(x))))))
@@ -96,14 +130,19 @@ class FastGenerator(nn.Module):
     fine content (faces, text) and trains faster. With ``detail`` the upsampling path also receives
     features of the input at 1/2 and full resolution (U-Net style skips, Ronneberger et al. 2015):
     without them every output edge is rebuilt from 1/4 resolution, too coarse for thin dark lines.
+    With ``norm`` the 1/4-resolution features are instance-normalised before the residual blocks, as
+    in CartoonGAN: the output then depends on the whole frame's statistics (its overall brightness and
+    contrast), which a student of a CartoonGAN teacher needs and a purely local network cannot see.
     """
 
     downsample_factor = 4
 
-    def __init__(self, width: int = 32, blocks: int = 4, skip: bool = True, detail: bool = False):
+    def __init__(self, width: int = 32, blocks: int = 4, skip: bool = True, detail: bool = False,
+                 norm: bool = False):
         super().__init__()
         self.skip = skip
         self.detail = detail
+        self.norm = StdInstanceNorm(width, eps=1e-5) if norm else None
         self.down = nn.Sequential(
             nn.Conv2d(3, width // 2, 3, 2, 1), nn.ReLU(inplace=True),
             nn.Conv2d(width // 2, width, 3, 2, 1), nn.ReLU(inplace=True),
@@ -117,7 +156,8 @@ class FastGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half = self.down[1](self.down[0](x))                 # 1/2 resolution features
-        h = self.res(self.down[3](self.down[2](half)))
+        h = self.down[3](self.down[2](half))
+        h = self.res(self.norm(h) if self.norm is not None else h)
         h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = F.relu(h + half if self.detail else h)
         h = self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest"))

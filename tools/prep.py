@@ -1,6 +1,7 @@
-"""``cartoonize-prep``: prepare training inputs (edge-smoothed cartoon set, offline VGG16 weights).
+"""``cartoonize-prep``: prepare weights and training inputs (CartoonGAN import, edge-smoothed set, VGG16).
 
-Usage: ``cartoonize-prep smooth data/cartoon data/cartoon_smoothed``
+Usage: ``cartoonize-prep cartoongan CartoonGan-tensorflow/style_transfer/cartoongan/pretrained_weights/hayao hayao-full.safetensors``
+       ``cartoonize-prep smooth data/cartoon data/cartoon_smoothed``
        ``cartoonize-prep vgg ~/.cache/cartoonize/vgg16_hed.safetensors``
 """
 
@@ -57,6 +58,36 @@ def smooth(sources: tuple[Path, ...], out: Path, max_side: int, frames_per_video
                 written += 1
         if not quiet:
             click.echo(f"wrote {written} edge-smoothed images to {out} ({skipped} files skipped)", err=True)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--style", help="Style name stored in the weights (default: the folder's name, e.g. hayao).")
+@click.option("--fp32", is_flag=True, help="Store float32 tensors (default: float16, as the bundled styles).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def cartoongan(folder: Path, out: Path, style: str | None, fp32: bool, overwrite: bool, debug: bool) -> None:
+    """Import a CartoonGAN paper generator from FOLDER into OUT (.safetensors, the project's weights format).
+
+    FOLDER is one style of mnicnc404/CartoonGan-tensorflow's
+    style_transfer/cartoongan/pretrained_weights/ (hayao, hosoda, paprika or shinkai: 94 .npy files).
+    Use OUT with --weights, or train a student from it with cartoonize-train --mode distill --teacher OUT.
+    """
+    with reported_errors(debug):
+        from cartoonize.errors import BadInputError
+        from cartoonize.train.import_cartoongan import import_cartoongan
+        from cartoonize.weights import save_generator
+        if out.suffix != ".safetensors":
+            raise BadInputError(f"{out}: the output name must end in .safetensors")
+        if out.exists() and not overwrite:
+            raise BadInputError(f"{out} exists; pass --overwrite to replace it")
+        if not out.parent.is_dir():
+            raise BadInputError(f"{out.parent}: output folder does not exist")
+        generator, meta = import_cartoongan(folder, style or folder.name)
+        save_generator(generator, out, half=not fp32, **meta)
+        click.echo(f"wrote {out} (CartoonGAN {meta['style']}, {'fp32' if fp32 else 'fp16'}, {meta['license']})",
+                   err=True)
 
 
 @main.command()

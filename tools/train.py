@@ -31,6 +31,7 @@ Examples:
 @click.option("--cartoons", multiple=True, help="Cartoon-domain folder/file (cartoongan mode; repeatable).")
 @click.option("--smoothed", multiple=True, help="Edge-smoothed set from cartoonize-prep (default: made in memory).")
 @click.option("--teacher", default="classic", show_default=True, help="distill: 'classic' or a generator weights file.")
+@click.option("--teacher-cache", help="distill: folder of cached teacher outputs (default: OUT/teacher_cache).")
 @click.option("--val", multiple=True, help="Images/videos for sample grids (default: the first photos).")
 @click.option("--out", default="runs/style", show_default=True, help="Run folder (checkpoints, samples, weights).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its saved config (--steps may grow).")
@@ -61,6 +62,10 @@ Examples:
 @click.option("--l1-weight", type=float, default=1.0, show_default=True, help="distill: pixel L1.")
 @click.option("--perceptual-weight", type=float, default=1.0, show_default=True, help="distill: VGG L1.")
 @click.option("--perceptual-layers", default="relu1_2,relu2_2,relu3_3", show_default=True)
+@click.option("--temporal-weight", type=float, default=0.0, show_default=True,
+              help="distill: stylise(shift(x)) vs shift(stylise(x)) L1 under random sub-pixel shifts (0 = off).")
+@click.option("--temporal-shift", type=float, default=2.5, show_default=True,
+              help="distill: largest shift of the temporal term, px.")
 @click.option("--disc-base", type=int, default=32, show_default=True)
 @click.option("--sample-every", type=int, default=200, show_default=True)
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)

@@ -22,6 +22,7 @@ class TrainConfig:
     smoothed: tuple[str, ...] = ()        # cartoongan: edge-smoothed set from cartoonize-prep; empty = made
                                           #   in memory from `cartoons` (same crops as the positives)
     teacher: str = "classic"              # distill: "classic" (the filter) or a generator .safetensors file
+    teacher_cache: str | None = None      # distill: folder of cached teacher outputs; None = OUT/teacher_cache
     val: tuple[str, ...] = ()             # images/videos for sample grids; empty = the first photos
     out: str = "runs/style"               # run folder: checkpoint.pt, log.jsonl, samples/, <style>.safetensors
     # --- generator -----------------------------------------------------------------------------
@@ -55,6 +56,8 @@ class TrainConfig:
     l1_weight: float = 1.0                # distill: pixel L1 to the teacher
     perceptual_weight: float = 1.0        # distill: VGG L1 to the teacher
     perceptual_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")  # distill: VGG layers compared
+    temporal_weight: float = 0.0          # distill: stylise(shift(x)) vs shift(stylise(x)) L1 (0 = off)
+    temporal_shift: float = 2.5           # distill: largest random sub-pixel shift of that term, px
     disc_base: int = 32                   # discriminator width (paper: 32)
     # --- bookkeeping ---------------------------------------------------------------------------
     log_every: int = 10                   # steps between progress-bar loss updates

@@ -91,3 +91,36 @@ def tv_loss(output: torch.Tensor) -> torch.Tensor:
     """Total variation (mean absolute neighbour difference): suppresses high-frequency noise."""
     return ((output[..., 1:, :] - output[..., :-1, :]).abs().mean()
             + (output[..., :, 1:] - output[..., :, :-1]).abs().mean())
+
+
+def random_shift_grid(n: int, height: int, width: int, max_shift: float, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> tuple[torch.Tensor, int]:
+    """Sampling grids (for ``F.grid_sample``) that move each image by a random sub-pixel offset of at most
+    ``max_shift`` px in x and y, and the border width in px that such a move can leave without source pixels."""
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = shift[:, 0] * 2 / width      # normalised coordinates span 2 over the image side
+    theta[:, 1, 2] = shift[:, 1] * 2 / height
+    grid = F.affine_grid(theta, [n, 3, height, width], align_corners=False)
+    return grid.to(device), int(max_shift) + 1
+
+
+def temporal_loss(generator: torch.nn.Module, photo: torch.Tensor, output: torch.Tensor, max_shift: float = 2.5,
+                  rng: torch.Generator | None = None) -> torch.Tensor:
+    """Consistency under known motion: stylise(warp(x)) should equal warp(stylise(x)).
+
+    The photo crop is moved by a random sub-pixel translation (what a slow pan or a shaking camera does
+    between two frames); the generator's output for the moved crop is compared (L1) with its output for
+    the original crop moved the same way, away from the borders the move uncovers. Sub-pixel moves
+    matter most: a stride-4 network is exactly equivariant only to moves that are multiples of 4 px,
+    and CartoonGAN's flicker comes from exactly this sensitivity.
+    """
+    n, _, h, w = photo.shape
+    grid, border = random_shift_grid(n, h, w, max_shift, rng, photo.device)
+    moved = generator(F.grid_sample(photo, grid.to(photo.dtype), mode="bilinear", padding_mode="border",
+                                    align_corners=False))
+    expected = F.grid_sample(output, grid.to(output.dtype), mode="bilinear", padding_mode="border",
+                             align_corners=False)
+    return F.l1_loss(moved[..., border:h - border, border:w - border],
+                     expected[..., border:h - border, border:w - border])

@@ -35,7 +35,8 @@ from .discriminator import PatchDiscriminator
 from .distill import make_teacher
 from .edge_smoothing import edge_smooth
 from .losses import (colour_loss, content_loss, d_loss, g_adversarial_loss, gram_style_loss, perceptual_loss,
-                     tv_loss)
+                     temporal_loss, tv_loss)
+from .teacher_cache import cached_teacher_outputs
 from .vgg import layer_names, load_vgg
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +91,10 @@ def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str
     if config.mode == "distill":
         teacher = make_teacher(config.teacher, device)
         t0 = time.perf_counter()
-        teacher_images = [teacher(img) for img in photos.images]
-        log(f"teacher {config.teacher}: {len(teacher_images)} targets in {time.perf_counter() - t0:.1f} s")
+        cache = Path(config.teacher_cache) if config.teacher_cache else out / "teacher_cache"
+        teacher_images = cached_teacher_outputs(config.teacher, teacher, photos.images, cache, progress=progress)
+        log(f"teacher {config.teacher}: {len(teacher_images)} targets in {time.perf_counter() - t0:.1f} s "
+            f"(cache {cache})")
         val_teacher_u8 = np.stack([teacher(img) for img in val_u8])
     else:
         cartoons = ImagePool.load([Path(p) for p in config.cartoons], config.max_side, config.crop,
@@ -144,6 +147,9 @@ def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str
                     losses["l1"] = config.l1_weight * torch.nn.functional.l1_loss(y, target)
                     losses["perceptual"] = config.perceptual_weight * perceptual_loss(
                         vgg, y, target, config.perceptual_layers)
+                    if config.temporal_weight:
+                        losses["temporal"] = config.temporal_weight * temporal_loss(generator, x, y,
+                                                                                    config.temporal_shift)
                     if config.tv_weight:
                         losses["tv"] = config.tv_weight * tv_loss(y)
             elif step < config.init_steps:

