@@ -40,12 +40,13 @@ class Cartoonizer:
 
     def __init__(self, style: str = DEFAULT_STYLE, *, weights: str | os.PathLike | None = None,
                  backend: str = "auto", device: str | None = None, fp16: bool = False, batch_size: int = 1,
-                 scale: float = 1.0, max_side: int | None = None, tile: int | None = None,
+                 scale: float | None = None, max_side: int | None = None, tile: int | None = None,
                  log: Callable[[str], None] | None = None, warn: Callable[[str], None] = _stderr):
         """``style``/``weights``/``backend``/``device``/``fp16`` as for cartoonize-video; ``batch_size``
-        frames per inference call in ``frames`` and ``video``; ``log`` receives notes (what ``auto``
+        frames per inference call in ``frames`` and ``video``; ``scale=None`` (and no ``max_side``) runs a
+        style at its trained scale on a CPU, full size on a GPU; ``log`` receives notes (what ``auto``
         picked; silent by default), ``warn`` warnings about lost data (stderr by default)."""
-        from .engines.backend import BackendConfig, describe, load_backend
+        from .engines.backend import BackendConfig, describe, load_backend, trained_side_of
         from .engines.resize import ResolutionConfig, with_resolution
 
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -57,7 +58,7 @@ class Cartoonizer:
                                device=device, fp16=fp16, max_batch=batch_size)
         resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         self._loaded = load_backend(config, announce=self._log)
-        self._engine = with_resolution(self._loaded, resolution)
+        self._engine = with_resolution(self._loaded, resolution, trained_side_of(config))
         self.description = describe(self._engine)   # e.g. "opencv cpu uint8, style classic"
 
     def image(self, image: str | os.PathLike | np.ndarray, output: str | os.PathLike | None = None, *,

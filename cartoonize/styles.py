@@ -50,6 +50,18 @@ def resolve_style(name: str) -> Style:
     return style
 
 
+def trained_side(style: Style) -> int | None:
+    """The longer image side, in pixels, the style was trained at (its weights' ``work_side``), if recorded.
+
+    Filters and exported ONNX files have none; CPU runs use it as the default working size.
+    """
+    if style.weights is None or style.weights.suffix.lower() != ".safetensors":
+        return None
+    from .weights import read_metadata
+    side = read_metadata(style.weights).get("work_side")
+    return int(side) if isinstance(side, int) and side >= 16 else None
+
+
 def generator_style(weights: Path) -> Style:
     """A user-supplied generator weights file, treated like a bundled neural style."""
     return Style(Path(weights).stem, "generator", Path(weights), f"custom weights {weights}")

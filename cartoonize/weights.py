@@ -4,7 +4,7 @@ Usage: ``generator, meta = load_generator(Path("styles/fast.safetensors"))``
 
 The file's ``__metadata__`` holds one key, ``cartoonize``, whose value is a JSON object:
 ``{"format": 1, "architecture": "fast", "args": {...}, "style": "...", "license": "...",
-"recipe": {...}}``. Loading reads tensors and JSON only, so a weights file cannot run code.
+"recipe": {...}, "work_side": 640}`` (``work_side`` optional: the size the style was trained at). Loading reads tensors and JSON only, so a weights file cannot run code.
 """
 
 from __future__ import annotations
@@ -30,12 +30,18 @@ METADATA_KEY = "cartoonize"
 
 def save_generator(generator: "torch.nn.Module", path: Path, *, architecture: str, args: dict[str, Any],
                    style: str, license: str, recipe: dict[str, Any] | None = None,
-                   half: bool = False) -> None:
-    """Write the generator's state dict and metadata atomically (temp file, then rename)."""
+                   half: bool = False, work_side: int | None = None) -> None:
+    """Write the generator's state dict and metadata atomically (temp file, then rename).
+
+    ``work_side``: the longer image side, in pixels, the style was trained (or distilled) at; CPU runs
+    use it as the default working size (engines/resize.py ``at_trained_scale``).
+    """
     from safetensors.torch import save
 
     meta = {"format": FORMAT_VERSION, "architecture": architecture, "args": args, "style": style,
             "license": license, "recipe": recipe or {}}
+    if work_side is not None:
+        meta["work_side"] = int(work_side)
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in generator.state_dict().items()}
     write_atomic(save(state, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)}), Path(path))

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from cartoonize.errors import BackendUnavailableError, BadInputError
-from cartoonize.styles import DEFAULT_STYLE, Style, generator_style, resolve_style
+from cartoonize.styles import DEFAULT_STYLE, Style, generator_style, resolve_style, trained_side
 from cartoonize.weights import read_metadata
 
 BACKEND_NAMES = ("auto", "torch", "torch-compiled", "onnxruntime", "tensorrt", "opencv")
@@ -80,6 +80,13 @@ def _style_of(config: BackendConfig) -> Style:
         return generator_style(config.weights)
     read_metadata(config.weights)   # a bad file fails here, before anything is announced or loaded
     return generator_style(config.weights)
+
+
+def trained_side_of(config: BackendConfig) -> int | None:
+    """The trained working size of the config's style (None for filters and ONNX files); see engines/resize.py."""
+    if config.weights is not None and Path(config.weights).suffix.lower() == ".onnx":
+        return None
+    return trained_side(_style_of(config))
 
 
 def load_backend(config: BackendConfig, announce=lambda line: print(line, file=sys.stderr)) -> Backend:

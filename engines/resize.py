@@ -20,7 +20,7 @@ normalisation and tiles agree closely.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import cv2
@@ -32,7 +32,8 @@ from cartoonize.frames import check_rgb_u8_nhwc
 
 @dataclass(frozen=True)
 class ResolutionConfig:
-    scale: float = 1.0            # the generator sees frames scaled by this factor per side (0 < scale <= 1)
+    scale: float | None = None    # the generator sees frames scaled by this factor per side (0 < scale <= 1);
+                                  # None (and no max_side): the style's trained scale on a CPU, else 1
     max_side: int | None = None   # ...and at most this many pixels on the longer side (both may be given)
     tile: int | None = None       # run (scaled) frames in tiles of at most tile x tile pixels; None = whole
     overlap: int = 32             # pixels shared by neighbouring tiles, cross-faded to hide seams
@@ -40,8 +41,10 @@ class ResolutionConfig:
     eps: float = 1e-3             # guided filter regularisation on [0, 1] intensities: larger = smoother, fewer
                                   # details of the input come back; smaller = sharper, more of the input's texture
 
+    trained_side: bool = False    # max_side was chosen from the style's trained scale (said in describe())
+
     def __post_init__(self) -> None:
-        if not 0.0 < self.scale <= 1.0:
+        if self.scale is not None and not 0.0 < self.scale <= 1.0:
             raise BadInputError(f"--scale must be in (0, 1], got {self.scale}")
         if self.max_side is not None and self.max_side < 16:
             raise BadInputError(f"--max-side must be at least 16 pixels, got {self.max_side}")
@@ -53,7 +56,7 @@ class ResolutionConfig:
 
     @property
     def resizes(self) -> bool:
-        return self.scale < 1.0 or self.max_side is not None
+        return (self.scale or 1.0) < 1.0 or self.max_side is not None
 
     @property
     def active(self) -> bool:
@@ -61,9 +64,12 @@ class ResolutionConfig:
 
     def describe(self) -> str:
         parts = []
-        if self.scale < 1.0:
+        if (self.scale or 1.0) < 1.0:
             parts.append(f"scale {self.scale:g}")
-        if self.max_side is not None:
+        if self.max_side is not None and self.trained_side:
+            parts.append(f"at the style's trained scale, max side {self.max_side}, guided upsampling; "
+                         f"--scale 1 for full resolution")
+        elif self.max_side is not None:
             parts.append(f"max side {self.max_side}")
         if self.tile is not None:
             parts.append(f"tiles {self.tile}px overlap {self.overlap}")
@@ -72,7 +78,7 @@ class ResolutionConfig:
 
 def internal_size(width: int, height: int, config: ResolutionConfig) -> tuple[int, int]:
     """The (width, height) the generator runs at; never larger than the frame."""
-    factor = config.scale
+    factor = config.scale or 1.0
     if config.max_side is not None:
         factor = min(factor, config.max_side / max(width, height))
     if factor >= 1.0:
@@ -191,6 +197,26 @@ class ResolutionBackend:
         self.close()
 
 
-def with_resolution(backend, config: ResolutionConfig):
-    """``backend`` itself when ``config`` changes nothing, else wrapped in a ResolutionBackend."""
+def at_trained_scale(config: ResolutionConfig, work_side: int | None, device: str) -> ResolutionConfig:
+    """Fill in a scale the user left open (``scale=None`` and no ``max_side``).
+
+    A style learns strokes of a given size in pixels. On a CPU it runs at the size it was trained at
+    (``work_side``: its longer side, from the weights' metadata), so that a 1080p video does not get
+    strokes three times finer than a 360p one, and guided upsampling restores full size. On a GPU it
+    runs at full resolution (the fast path can afford it). An explicit --scale or --max-side wins.
+    """
+    if config.scale is not None or config.max_side is not None:
+        return config
+    if work_side is not None and device.startswith("cpu"):
+        return replace(config, scale=1.0, max_side=work_side, trained_side=True)
+    return replace(config, scale=1.0)
+
+
+def with_resolution(backend, config: ResolutionConfig, work_side: int | None = None):
+    """``backend`` itself when ``config`` changes nothing, else wrapped in a ResolutionBackend.
+
+    ``work_side`` is the style's trained size (``cartoonize.styles.trained_side``), used when the
+    config leaves the scale open (see ``at_trained_scale``).
+    """
+    config = at_trained_scale(config, work_side, backend.device)
     return ResolutionBackend(backend, config) if config.active else backend

@@ -74,3 +74,50 @@ def test_wrapper_keeps_shape_and_names_the_setting(tmp_path, bunny_frames):
         # Close to running at full resolution, far from the unstyled input.
         full = backend.infer(bunny_frames)
         assert psnr_u8(out, full) > psnr_u8(bunny_frames, full) + 3
+
+
+class _SizeRecorder:
+    """A CPU or GPU stand-in backend that records the frame sizes it is given."""
+
+    name, precision, style = "recorder", "fp32", "rec"
+
+    def __init__(self, device: str):
+        self.device = device
+        self.sizes: list[tuple[int, int]] = []
+
+    def infer(self, rgb_u8_nhwc):
+        self.sizes.append(rgb_u8_nhwc.shape[1:3])
+        return rgb_u8_nhwc
+
+    def close(self):
+        pass
+
+
+def test_a_style_runs_at_its_trained_scale_on_a_cpu_unless_told_otherwise():
+    from cartoonize.engines.resize import at_trained_scale
+    open_ = ResolutionConfig()
+    chosen = at_trained_scale(open_, 640, "cpu")
+    assert chosen.max_side == 640 and chosen.trained_side and "trained scale" in chosen.describe()
+    assert at_trained_scale(open_, 640, "cuda:0") == ResolutionConfig(scale=1.0)     # GPUs: full size
+    assert at_trained_scale(open_, None, "cpu") == ResolutionConfig(scale=1.0)        # nothing recorded
+    assert at_trained_scale(ResolutionConfig(scale=1.0), 640, "cpu") == ResolutionConfig(scale=1.0)  # explicit
+    assert at_trained_scale(ResolutionConfig(max_side=320), 640, "cpu").max_side == 320
+    frame = np.zeros((1, 720, 1280, 3), np.uint8)
+    cpu, gpu = _SizeRecorder("cpu"), _SizeRecorder("cuda:0")
+    with_resolution(cpu, open_, 640).infer(frame)
+    with_resolution(gpu, open_, 640).infer(frame)
+    assert cpu.sizes == [(360, 640)] and gpu.sizes == [(720, 1280)]
+
+
+def test_trained_side_comes_from_the_weights_metadata(tmp_path):
+    from cartoonize.engines.backend import trained_side_of
+    from cartoonize.generators import build_generator
+    from cartoonize.weights import save_generator
+    net = build_generator("fast", {"width": 8, "blocks": 1})
+    with_side, without = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_generator(net, with_side, architecture="fast", args={"width": 8, "blocks": 1}, style="a", license="MIT",
+                   work_side=512)
+    save_generator(net, without, architecture="fast", args={"width": 8, "blocks": 1}, style="b", license="MIT")
+    assert trained_side_of(BackendConfig(weights=with_side)) == 512
+    assert trained_side_of(BackendConfig(weights=without)) is None
+    assert trained_side_of(BackendConfig(style="classic")) is None

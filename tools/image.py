@@ -12,20 +12,20 @@ ends with a summary and exit code 1 or 2 if any failed.
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from cartoonize.errors import BadInputError, CartoonizeError
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend, trained_side_of
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.images import (IMAGE_EXTENSIONS, QUALITY_FORMATS, check_output_image, first_line, output_format,
                                read_image, write_image)
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
 from .common import reported_errors
+from .inputs import expand_inputs
 
 EXAMPLES = """
 \b
@@ -43,32 +43,6 @@ class ImageTask:
 
     input_path: Path
     output_path: Path
-
-
-def expand_inputs(patterns: tuple[str, ...]) -> tuple[list[Path], list[str]]:
-    """Files, folders (images directly inside, sorted) and globs -> (image paths, one error per unusable item)."""
-    found: list[Path] = []
-    errors: list[str] = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            inside = sorted(p for p in path.iterdir()
-                            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and not p.is_dir())
-            if not inside:
-                errors.append(f"{path}: folder holds no .jpg/.png/.webp/.bmp/.tif files")
-            found.extend(inside)
-        elif path.exists() or path.is_symlink():
-            found.append(path)
-        elif glob.has_magic(pattern):
-            # A pattern the shell did not expand (quoted, or Windows): expand it here.
-            matches = sorted(Path(p) for p in glob.glob(pattern) if not Path(p).is_dir())
-            if not matches:
-                errors.append(f"{pattern}: no file matches")
-            found.extend(matches)
-        else:
-            errors.append(f"{path}: no such file")
-    unique = list(dict.fromkeys(found))   # the same file named twice (a file and its folder) is made once
-    return unique, errors
 
 
 def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None,
@@ -108,8 +82,9 @@ def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None,
               help="Inference engine; auto says what it picked and why.")
 @click.option("--device", help="cpu, cuda or cuda:N (neural styles); default: auto picks.")
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
-@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
-              help="Run the style at this fraction of the size; guided upsampling restores full size.")
+@click.option("--scale", type=click.FloatRange(0, 1, min_open=True),
+              help="Run the style at this fraction of the size; guided upsampling restores full size. "
+                   "Default: on a CPU, the style's trained scale; else 1.")
 @click.option("--max-side", type=click.IntRange(16, None),
               help="Run the style with the longer side at most this many pixels (guided upsampling back).")
 @click.option("--tile", type=click.IntRange(32, None),
@@ -118,7 +93,7 @@ def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None,
 @click.option("--quiet", "-q", is_flag=True, help="No per-image lines or notes; only warnings and errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(inputs: tuple[str, ...], output: Path | None, out_dir: Path | None, ext: str | None, quality: int | None,
-         style: str, weights: Path | None, backend: str, device: str | None, fp16: bool, scale: float,
+         style: str, weights: Path | None, backend: str, device: str | None, fp16: bool, scale: float | None,
          max_side: int | None, tile: int | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Cartoonize the pictures IN... into OUT or into DIR (JPEG, PNG, WebP, BMP, TIFF).
 
@@ -132,7 +107,7 @@ def main(inputs: tuple[str, ...], output: Path | None, out_dir: Path | None, ext
             raise BadInputError("give exactly one of -o OUT (one image) or --out-dir DIR")
         if ext is not None and out_dir is None:
             raise BadInputError("--ext goes with --out-dir; with -o the extension of OUT picks the format")
-        paths, errors = expand_inputs(inputs)
+        paths, errors = expand_inputs(inputs, IMAGE_EXTENSIONS, "image")
         tasks, plan_errors = plan_outputs(paths, output, out_dir, ext)
         errors += plan_errors
         if quality is not None:
@@ -162,7 +137,7 @@ def main(inputs: tuple[str, ...], output: Path | None, out_dir: Path | None, ext
         failed_codes = [2] * len(errors)
         written = 0
         with load_backend(config, announce=log) as loaded:
-            engine = with_resolution(loaded, resolution)
+            engine = with_resolution(loaded, resolution, trained_side_of(config))
             log(f"{len(tasks)} image(s): {describe(engine)}")
             for task in tasks:
                 try:

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend, trained_side_of
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config, with_temporal
 from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
@@ -27,6 +28,7 @@ Examples:
   cartoonize-video in.mp4 out.mp4 --weights my_style.safetensors --device cuda --fp16 --batch-size 8
   cartoonize-video in.mp4 out.webm --codec libvpx-vp9
   cartoonize-video in_4k.mp4 out.mp4 --weights my_style.safetensors --max-side 1280
+  cartoonize-video in.mp4 out.mp4 --temporal
 """
 
 
@@ -44,13 +46,18 @@ Examples:
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Frames per inference call.")
-@click.option("--scale", type=float, default=1.0, show_default=True,
+@click.option("--scale", type=float,
               help="Run the style at this fraction of the frame size, 0 < F <= 1; guided upsampling restores "
-                   "full size.")
+                   "full size. Default: on a CPU, the style's trained scale (said in the first line); else 1.")
 @click.option("--max-side", type=click.IntRange(16, None),
               help="Run the style with the longer side at most this many pixels (guided upsampling back).")
 @click.option("--tile", type=click.IntRange(32, None),
               help="Run the style in overlapping tiles of at most this many pixels a side (for GPU memory).")
+@click.option("--temporal", is_flag=True,
+              help=f"Stabilise against flicker: blend the previous output along the optical flow where it is "
+                   f"reliable (strength {DEFAULT_STRENGTH}; docs/QUALITY.md).")
+@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
+              help="Stabilisation strength (implies --temporal): 0 off, larger = steadier, slower to follow changes.")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63),
               help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
@@ -59,7 +66,8 @@ Examples:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; only warnings and errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(input_path: Path, output_path: Path, style: str, weights: Path | None, backend: str, device: str | None,
-         fp16: bool, batch_size: int, scale: float, max_side: int | None, tile: int | None, codec: str,
+         fp16: bool, batch_size: int, scale: float | None, max_side: int | None, tile: int | None, temporal: bool,
+         temporal_strength: float | None, codec: str,
          crf: int | None, preset: str | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Cartoonize the video IN into OUT (the container follows OUT's extension).
 
@@ -76,7 +84,7 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
-            engine = with_resolution(loaded, resolution)
+            engine = with_temporal(with_resolution(loaded, resolution, trained_side_of(config)), temporal_config(temporal, temporal_strength))
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)

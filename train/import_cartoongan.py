@@ -34,6 +34,9 @@ AUTHORS = ("CartoonGAN: Yang Chen, Yu-Kun Lai, Yong-Jin Liu (CVPR 2018), release
            "NumPy export: Meng Lee and Ching Ning Chen, CartoonGan-tensorflow (Copyright 2019, Apache-2.0)")
 STYLES = ("hayao", "hosoda", "paprika", "shinkai")
 RES_BLOCKS = 8
+# The longer side, in pixels, at which the project runs these generators on CPUs by default and
+# distils its real-time students from them (docs/STYLES.md), so teacher and student look alike.
+WORK_SIDE = 640
 
 
 def reference_layer_names(blocks: int = RES_BLOCKS) -> list[str]:
@@ -108,6 +111,7 @@ def import_cartoongan(folder: Path, style: str, base: int = 64,
     generator.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     meta = {
         "architecture": "cartoongan", "args": {"base": base, "blocks": blocks}, "style": style, "license": LICENSE,
+        "work_side": WORK_SIDE,
         "recipe": {"imported_from": f"{SOURCE}/{folder.name}", "authors": AUTHORS,
                    "io_folded": "reference graph takes BGR in [0, 255]; folded into the first and last convolutions"},
     }

@@ -44,23 +44,44 @@ CHECKPOINT = "checkpoint.pt"
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict[str, float]]:
-    """Run (or continue) training; returns the losses of each step run by this call.
-
-    The caller's torch thread count and CPU random state are restored afterwards.
+    """Run training (``resume``: continue config.out's run, see resume_training); returns the losses of
+    each step run by this call. The caller's torch thread count and CPU random state are restored afterwards.
     """
+    if resume:
+        return resume_training(Path(config.out), config.steps, progress, log)
+    return _run(config, None, progress, log)
+
+
+def resume_training(out: Path, steps: int, progress: bool = True,
+                    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[dict[str, float]]:
+    """Continue the run in ``out``: its checkpoint is read once, its saved config kept (only ``steps`` may grow)."""
+    checkpoint = _read_checkpoint(Path(out) / CHECKPOINT)
+    return _run(resumed_config(Path(out), steps, checkpoint), checkpoint, progress, log)
+
+
+def _run(config: TrainConfig, checkpoint: dict[str, Any] | None, progress: bool,
+         log: Callable[[str], None]) -> list[dict[str, float]]:
+    out = Path(config.out)
+    created = [p for p in (*reversed(out.parents), out, out / "samples") if not p.exists()]
     threads = torch.get_num_threads()
     try:
         with torch.random.fork_rng(devices=[]):
-            return _train(config, resume, progress, log)
+            return _train(config, checkpoint, progress, log)
+    except BaseException:
+        for folder in reversed(created):   # a run that failed early leaves no empty folders behind
+            try:
+                folder.rmdir()
+            except OSError:                 # not empty (checkpoints, samples, teacher cache): kept
+                pass
+        raise
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(config: TrainConfig, resume: bool, progress: bool, log: Callable[[str], None]) -> list[dict[str, float]]:
+def _train(config: TrainConfig, checkpoint: dict[str, Any] | None, progress: bool,
+           log: Callable[[str], None]) -> list[dict[str, float]]:
     out = Path(config.out)
-    if resume:
-        checkpoint = _read_checkpoint(out / CHECKPOINT)
-        config = resumed_config(out, config.steps, checkpoint)
+    resume = checkpoint is not None
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
     if config.threads:
@@ -233,7 +254,7 @@ def export(generator: torch.nn.Module, config: TrainConfig, history: list[dict[s
               "config": config.to_dict()}
     save_generator(generator.float().to(memory_format=torch.contiguous_format).cpu().eval(), path,
                    architecture=config.architecture, args=dict(config.generator_args), style=config.style,
-                   license=config.license, recipe=recipe, half=True)
+                   license=config.license, recipe=recipe, half=True, work_side=config.max_side)
     return path
 
 
@@ -257,6 +278,8 @@ def _jitter(config: TrainConfig) -> Jitter | None:
 
 
 def _device(name: str) -> torch.device:
+    if name == "auto":   # like the inference commands: a CUDA GPU when PyTorch sees one
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BadInputError(f"--device {name}: no CUDA GPU usable by this PyTorch; use --device cpu")
