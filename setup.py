@@ -20,6 +20,8 @@ setup(
         "cartoonize.tools": "tools",
     },
     package_data={"cartoonize": ["styles/*.safetensors"]},
+    # Bundled weights: the CartoonGAN generators and their students are Apache-2.0 (NOTICE).
+    license_files=["LICENSE", "NOTICE", "LICENSES/*"],
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",
@@ -53,6 +55,7 @@ setup(
             "cartoonize=cartoonize.tools.cli:main",
             "cartoonize-video=cartoonize.tools.video:main",
             "cartoonize-image=cartoonize.tools.image:main",
+            "cartoonize-batch=cartoonize.tools.batch:main",
             "cartoonize-bench=cartoonize.tools.bench:main",
             "cartoonize-export=cartoonize.tools.export:main",
             "cartoonize-live=cartoonize.tools.live:main",

@@ -37,13 +37,20 @@ def test_teacher_outputs_are_computed_once_and_keyed_by_teacher_and_image(tmp_pa
     assert teacher.calls == 5
 
 
-def test_teacher_key_hashes_the_weights_file_contents(tmp_path):
-    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    a.write_bytes(b"weights one")
-    b.write_bytes(b"weights one")
+def test_teacher_key_hashes_architecture_and_tensors_not_the_other_metadata(tmp_path):
+    from cartoonize.generators import build_generator
+    from cartoonize.weights import save_generator
+    args = {"width": 8, "blocks": 1}
+    torch.manual_seed(0)
+    net = build_generator("fast", args)
+    a, b, c = (tmp_path / f"{n}.safetensors" for n in "abc")
+    save_generator(net, a, architecture="fast", args=args, style="a", license="MIT")
+    save_generator(net, b, architecture="fast", args=args, style="renamed", license="Apache-2.0", work_side=640)
     assert teacher_key(str(a)) == teacher_key(str(b))
-    b.write_bytes(b"weights two")
-    assert teacher_key(str(a)) != teacher_key(str(b))
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)
+    save_generator(net, c, architecture="fast", args=args, style="a", license="MIT")
+    assert teacher_key(str(a)) != teacher_key(str(c))
 
 
 def test_temporal_loss_is_zero_for_a_shift_equivariant_map_and_not_otherwise():

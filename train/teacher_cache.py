@@ -4,7 +4,7 @@ Usage: ``targets = cached_teacher_outputs("hayao-full.safetensors", teacher, ima
 
 A CartoonGAN teacher costs seconds per 640 px image on a CPU, so a distillation run computes each
 target once: ``<cache>/<teacher key>/<image key>.png`` (lossless). The teacher key hashes the
-weights file's bytes (or the filter spec); the image key hashes the pixels and the shape, so a
+weights' architecture and tensors (or the filter spec); the image key hashes the pixels and the shape, so a
 different working size or colour jitter is a different entry. An interrupted run keeps what it
 wrote (each file appears whole, by rename), and the next run computes only the rest.
 """
@@ -12,6 +12,7 @@ wrote (each file appears whole, by rename), and the next run computes only the r
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -21,16 +22,26 @@ import numpy as np
 from tqdm import tqdm
 
 from cartoonize.files import write_atomic
+from cartoonize.weights import read_metadata
 
 Teacher = Callable[[np.ndarray], np.ndarray]
 
 
 def teacher_key(spec: str) -> str:
-    """A short hash naming the teacher: its weights file's bytes, or the filter spec itself."""
+    """A short hash naming the teacher: what decides its outputs, nothing else.
+
+    For a weights file: the architecture, its arguments and the tensor bytes (the safetensors data
+    section), not the rest of the metadata, so that a renamed style or an edited licence line keeps
+    its cache. For a filter: the spec itself.
+    """
     path = Path(spec)
     digest = hashlib.sha256()
     if path.is_file():
+        meta = read_metadata(path)
+        digest.update(json.dumps([meta.get("architecture"), meta.get("args")], sort_keys=True).encode())
         with open(path, "rb") as f:
+            header_size = int.from_bytes(f.read(8), "little")   # safetensors: u64 header length, JSON header, data
+            f.seek(8 + header_size)
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
     else:

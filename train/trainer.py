@@ -166,8 +166,9 @@ def _train(config: TrainConfig, checkpoint: dict[str, Any] | None, progress: boo
                 with autocast():
                     y = generator(x)
                     losses["l1"] = config.l1_weight * torch.nn.functional.l1_loss(y, target)
-                    losses["perceptual"] = config.perceptual_weight * perceptual_loss(
-                        vgg, y, target, config.perceptual_layers)
+                    if config.perceptual_weight:   # the VGG passes cost several times the student's own
+                        losses["perceptual"] = config.perceptual_weight * perceptual_loss(
+                            vgg, y, target, config.perceptual_layers)
                     if config.temporal_weight:
                         losses["temporal"] = config.temporal_weight * temporal_loss(generator, x, y,
                                                                                     config.temporal_shift)
@@ -350,3 +351,20 @@ def _restore(checkpoint: dict[str, Any], generator, discriminator, opt_g, opt_d,
     torch.set_rng_state(checkpoint["torch_rng"])
     rng.bit_generator.state = checkpoint["numpy_rng"]
     return int(checkpoint["step"])
+
+
+def export_checkpoint(out: Path) -> Path:
+    """Export the run's last checkpoint as it stands (ending a long run early, or taking a look mid-run).
+
+    The weights' recipe records the checkpoint's step count as ``steps`` and its last logged losses.
+    """
+    out = Path(out)
+    checkpoint = _read_checkpoint(out / CHECKPOINT)
+    config = TrainConfig.from_dict({**checkpoint["config"], "out": str(out), "steps": int(checkpoint["step"])})
+    generator = build_generator(config.architecture, dict(config.generator_args))
+    generator.load_state_dict(checkpoint["generator"])
+    # The losses logged at the checkpoint's step (a run still going on may have logged more since).
+    log_path = out / "log.jsonl"
+    lines = log_path.read_text(encoding="utf-8").splitlines() if log_path.is_file() else []
+    at_step = [json.loads(line) for line in lines if json.loads(line)["step"] == config.steps]
+    return export(generator, config, at_step[-1:] or [{}])
