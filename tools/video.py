@@ -13,6 +13,8 @@ from tqdm import tqdm
 
 from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend, trained_side_of
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
+from cartoonize.errors import BadInputError
+from cartoonize.images import IMAGE_EXTENSIONS, is_image_path
 from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config, with_temporal
 from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
@@ -77,6 +79,11 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     warn = lambda m: click.echo(m, err=True)  # noqa: E731 - warnings about lost data show even with --quiet
     with reported_errors(debug):
+        if is_image_path(input_path) or output_path.suffix.lower() in IMAGE_EXTENSIONS:
+            # A picture through the video path ends as a one-frame video or a PyAV error: point to the right tool.
+            picture = input_path if is_image_path(input_path) else output_path
+            raise BadInputError(f"{picture}: is a picture, and cartoonize-video makes videos; use "
+                                f"cartoonize-image IN -o OUT for photos")
         config = BackendConfig(backend=backend, style=style, weights=weights, device=device, fp16=fp16,
                                max_batch=batch_size)
         # Tiles overlap by a quarter of their side up to 32 px: enough context for the generators' receptive field.
