@@ -62,6 +62,7 @@ setup(
             "cartoonize-bench-live=cartoonize.tools.bench_live:main",
             "cartoonize-train=cartoonize.tools.train:main",
             "cartoonize-prep=cartoonize.tools.prep:main",
+            "cartoonize-eval=cartoonize.tools.eval:main",
         ],
     },
 )

@@ -32,6 +32,7 @@ from cartoonize.errors import CartoonizeError
 
 from .live_source import SourceInfo
 from .live_stats import LiveStats, hud_lines
+from .temporal import TemporalConfig, TemporalStabiliser
 
 _JOIN_S = 5.0        # how long run() waits for each thread after a stop before giving up on it
 _TICK_S = 0.05       # how often the caller's thread checks duration, window keys and thread ends
@@ -46,6 +47,7 @@ class LiveConfig:
     hud: bool = False                  # draw live stats onto frames for sinks a person watches (window, preview)
     max_frames: int | None = None      # end after this many processed frames (tests, benchmarks)
     duration_s: float | None = None    # end after this many seconds
+    temporal: TemporalConfig | None = None  # flicker stabilisation at the start (None: off); toggle_temporal() flips it
 
 
 @dataclass
@@ -180,6 +182,10 @@ class LivePipeline:
         self._style_index = 0
         self._backend: Backend | None = None
         self._show_original = False
+        # Stabilisation runs in the inference thread on processed frames (dropped ones never enter it), so it adds
+        # a fixed cost per frame and keeps no queue: the latency bound above still holds.
+        self._temporal_on = config.temporal is not None
+        self._stabiliser = TemporalStabiliser(config.temporal or TemporalConfig())
         self._switch_style = threading.Event()
         self._end_capture = threading.Event()   # capture stops; frames already taken still flow out
         self._abort = threading.Event()         # everything stops now
@@ -195,6 +201,11 @@ class LivePipeline:
     def toggle_original(self) -> None:
         self._show_original = not self._show_original
         self._log("showing the original" if self._show_original else "showing the cartoon")
+
+    def toggle_temporal(self) -> None:
+        self._temporal_on = not self._temporal_on
+        self._log(f"stabilisation on (strength {self._stabiliser.config.strength:g})" if self._temporal_on
+                  else "stabilisation off")
 
     def next_style(self) -> None:
         if len(self.styles) > 1:
@@ -261,6 +272,7 @@ class LivePipeline:
             return
         old, self._backend = self._backend, backend
         old.close()
+        self._stabiliser.reset()    # never blend one style's frame into another's
         self._style_index = self.styles.index(name)
         self.stats.backend, self.stats.style = engine_label(backend), backend.style
         self._log(f"style {backend.style} ({engine_label(backend)})")
@@ -273,7 +285,14 @@ class LivePipeline:
                 if self._switch_style.is_set():
                     self._change_style()
                 started = time.monotonic()
-                frame.out_rgb_u8_hwc = frame.rgb_u8_hwc if self._show_original else self._infer(frame.rgb_u8_hwc)
+                if self._show_original:
+                    frame.out_rgb_u8_hwc = frame.rgb_u8_hwc
+                    self._stabiliser.reset()
+                elif self._temporal_on:
+                    frame.out_rgb_u8_hwc = self._stabiliser.step(frame.rgb_u8_hwc, self._infer(frame.rgb_u8_hwc))
+                else:
+                    frame.out_rgb_u8_hwc = self._infer(frame.rgb_u8_hwc)
+                    self._stabiliser.reset()
                 self.stats.processed(time.monotonic() - started)
                 for slot, name in zip(slots, names):
                     if slot.put(frame):

@@ -1,4 +1,4 @@
-"""The OpenCV preview window with hotkeys: o original/cartoon, s next style, q or Esc quit.
+"""The OpenCV preview window with hotkeys: o original/cartoon, s next style, t stabilisation, q or Esc quit.
 
 Usage:
     check_display()                 # BadInputError (exit 2) at once when no window can open
@@ -20,8 +20,8 @@ from cartoonize.errors import BadInputError
 
 from .live_source import SourceInfo
 
-TITLE = "cartoonize live  [o] original/cartoon  [s] next style  [q] quit"
-KEYS = {ord("o"): "toggle_original", ord("s"): "next_style", ord("q"): "quit", 27: "quit"}
+TITLE = "cartoonize live  [o] original/cartoon  [s] next style  [t] stabilise  [q] quit"
+KEYS = {ord("o"): "toggle_original", ord("s"): "next_style", ord("t"): "toggle_temporal", ord("q"): "quit", 27: "quit"}
 
 
 def opencv_has_gui(build_information: str | None = None) -> bool:

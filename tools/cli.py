@@ -8,6 +8,7 @@ import click
 from cartoonize.samples import SAMPLE_CLIPS, sample_clip
 
 from . import bench, bench_live, export, image, live, prep, train, video
+from . import eval as eval_tool   # not bare `eval`: that would shadow the builtin here
 from .common import reported_errors
 
 
@@ -32,3 +33,4 @@ main.add_command(bench_live.main, name="bench-live")
 main.add_command(export.main, name="export")
 main.add_command(train.main, name="train")
 main.add_command(prep.main, name="prep")
+main.add_command(eval_tool.main, name="eval")

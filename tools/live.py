@@ -16,6 +16,7 @@ from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
 from cartoonize.realtime.live_stats import LiveStats
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.styles import BUNDLED_STYLES, LIVE_STYLE, resolve_style
 
@@ -68,7 +69,12 @@ def _styles_to_cycle(first: str, backend: str) -> list[str]:
 @click.option("--scale", type=float, default=1.0, show_default=True,
               help="Run the style at this fraction of the size, 0 < F <= 1 (faster; guided upsampling back, "
                    "as cartoonize-video); outputs keep the source size.")
-@click.option("--window", is_flag=True, help="Show a window (hotkeys: o original/cartoon, s next style, q quit).")
+@click.option("--temporal", is_flag=True,
+              help=f"Stabilise against flicker along the optical flow (strength {DEFAULT_STRENGTH}; window hotkey t).")
+@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
+              help="Stabilisation strength (implies --temporal; 0 starts it off, t still turns it on).")
+@click.option("--window", is_flag=True,
+              help="Show a window (hotkeys: o original/cartoon, s next style, t stabilisation, q quit).")
 @click.option("--vcam", is_flag=True, help="Send to a virtual camera (pip install 'cartoonize[vcam]').")
 @click.option("--vcam-device", help="Virtual camera device, e.g. /dev/video10; default: the first one found.")
 @click.option("--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture; default: any.")
@@ -85,7 +91,8 @@ def _styles_to_cycle(first: str, backend: str) -> list[str]:
 @click.option("--quiet", "-q", is_flag=True, help="Errors only (no startup lines or summary).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, style, weights, backend, device,
-         fp16, mirror, max_fps, scale, window, vcam, vcam_device, vcam_backend, preview, host, port, y4m, record,
+         fp16, mirror, max_fps, scale, temporal, temporal_strength, window, vcam, vcam_device, vcam_backend, preview,
+         host, port, y4m, record,
          overwrite, hud, duration, max_frames, quiet, debug) -> None:
     """Cartoonize a live source into a window, a virtual camera, a browser preview, y4m or a file.
 
@@ -158,7 +165,7 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
                 f"{preview_sink.url} (all interfaces; this machine: http://{platform.node()}:{preview_sink.port}/)"
             log(f"preview: {shown}  (stream {preview_sink.url}stream.mjpg, stats {preview_sink.url}stats.json)")
         live = LiveConfig(mirror=mirror, max_fps=max_fps, scale=scale, hud=hud, max_frames=max_frames,
-                          duration_s=duration)
+                          duration_s=duration, temporal=temporal_config(temporal, temporal_strength))
         pipeline = LivePipeline(source, sinks, load_style, styles, live, window=window_sink, stats=stats, log=log)
         try:
             pipeline.run()

@@ -1,0 +1,149 @@
+"""realtime.temporal: flicker goes down, nothing is blended across a cut, no ghost of fast motion; CLI and live wiring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cartoonize.errors import BadInputError
+from cartoonize.quality import warping_errors
+from cartoonize.realtime.live import LiveConfig, LivePipeline
+from cartoonize.realtime.temporal import (TemporalBackend, TemporalConfig, TemporalStabiliser, temporal_config,
+                                          with_temporal)
+from cartoonize.realtime.video_source import VideoSource
+
+from conftest import read_video, write_clip
+from test_live_pipeline import FakeBackend, FakeGui, ListSink, pattern
+from cartoonize.realtime.window import WindowSink
+
+
+def read_frames(path, count: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    import cv2
+    source = VideoSource.open(path, warn=lambda m: None)
+    frames = [item.rgb_u8_hwc for item, _ in zip(source.frames(), range(count))]
+    return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames] if size else frames
+
+
+def flickering(frames: list[np.ndarray], sigma: float = 12.0, seed: int = 1) -> list[np.ndarray]:
+    """A stand-in style that flickers: the frame plus independent noise each time."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+
+@pytest.fixture(scope="module")
+def bikes10(bikes_clip) -> list[np.ndarray]:
+    return read_frames(bikes_clip, 10)
+
+
+def test_config_checks_and_flags():
+    with pytest.raises(BadInputError, match="temporal-strength"):
+        TemporalConfig(strength=1.0)
+    with pytest.raises(BadInputError):
+        TemporalConfig(error_low=20, error_high=10)
+    assert temporal_config(False, None) is None
+    assert temporal_config(True, None) == TemporalConfig()
+    assert temporal_config(False, 0.3).strength == 0.3      # a strength alone turns it on
+    assert temporal_config(True, 0.0) is None               # ... and 0 turns it off
+
+
+def test_flicker_on_a_real_clip_goes_down(bikes10):
+    noisy = flickering(bikes10)
+    stabiliser = TemporalStabiliser()
+    steady = [stabiliser.step(s, o) for s, o in zip(bikes10, noisy)]
+    assert np.array_equal(steady[0], noisy[0])               # nothing to blend with yet
+    r = warping_errors(bikes10, {"raw": noisy, "steady": steady})[1]
+    assert r.ratio("steady") < 0.7 * r.ratio("raw")
+    # ...and it moves towards the clean frames, not away from them.
+    err = lambda frames: np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(frames[3:], bikes10[3:])])  # noqa: E731
+    assert err(steady) < 0.8 * err(noisy)
+
+
+def test_nothing_is_blended_across_a_cut(bikes_clip, carphone_clip):
+    # Two different real clips joined: 6 frames of bikes, then 4 of carphone at the same size.
+    joined = read_frames(bikes_clip, 6) + read_frames(carphone_clip, 4, size=(640, 272))
+    stylised = flickering(joined)
+    stabiliser = TemporalStabiliser()
+    out, infos = [], []
+    for s, o in zip(joined, stylised):
+        out.append(stabiliser.step(s, o))
+        infos.append(stabiliser.last)
+    assert all(i.blended for i in infos[1:6])                # within the first clip it works
+    assert infos[6].scene_cut and not infos[6].blended
+    assert np.array_equal(out[6], stylised[6])               # the first frame after the cut is the plain frame
+    assert infos[7].blended                                  # and the new clip is stabilised again right away
+
+
+def test_no_ghost_of_a_fast_moving_object(bikes10):
+    # A bright square crossing a real frame at 24 px per frame; the "style" is the identity, so any
+    # difference between output and input is a ghost (the square left behind) or smearing.
+    background = bikes10[0]
+    frames = []
+    for t in range(8):
+        f = background.copy()
+        f[100:160, 40 + 24 * t:100 + 24 * t] = (250, 240, 40)
+        frames.append(f)
+    stabiliser = TemporalStabiliser(TemporalConfig(strength=0.9))   # the strongest pull towards the past
+    for f in frames:
+        out = stabiliser.step(f, f)
+        wrong = np.abs(out.astype(int) - f).max(axis=-1) > 40
+        assert wrong.mean() < 0.002, wrong.sum()
+
+
+def test_backend_wrapper_is_the_stabiliser_frame_by_frame(bikes10):
+    class Noisy:
+        name, device, precision, style = "fake", "cpu", "uint8", "noisy"
+        closed = False
+
+        def __init__(self):
+            self.rng = np.random.default_rng(3)
+
+        def infer(self, batch):
+            return np.clip(batch + self.rng.normal(0, 10, batch.shape), 0, 255).astype(np.uint8)
+
+        def close(self):
+            self.closed = True
+
+    inner = Noisy()
+    assert with_temporal(inner, None) is inner and with_temporal(inner, TemporalConfig(strength=0)) is inner
+    wrapped = with_temporal(inner, TemporalConfig())
+    assert isinstance(wrapped, TemporalBackend) and wrapped.style == "noisy (temporal 0.6)"
+    batched = np.concatenate([wrapped.infer(np.stack(bikes10[i:i + 3])) for i in (0, 3)])
+    reference, stabiliser = Noisy(), TemporalStabiliser()
+    one_by_one = [stabiliser.step(f, reference.infer(f[None])[0]) for f in bikes10[:6]]
+    assert np.array_equal(batched, np.stack(one_by_one))
+    with wrapped:
+        pass
+    assert inner.closed
+
+
+def test_video_cli_temporal_keeps_frames_and_rejects_bad_strength(tmp_path):
+    from cartoonize.tools.video import main
+    clip = write_clip(tmp_path / "in.mp4", width=96, height=64)
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(main, [str(clip), str(out), "--style", "classic", "--temporal", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert read_video(out)["times"] == read_video(clip)["times"]
+    bad = CliRunner().invoke(main, [str(clip), str(tmp_path / "o2.mp4"), "--temporal-strength", "1"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output and not (tmp_path / "o2.mp4").exists()
+
+
+def test_live_hotkey_toggles_stabilisation():
+    gui = FakeGui({4: "t", 30: "q"})
+    sink = ListSink()
+    messages = []
+    pipeline = LivePipeline(pattern(), [sink], lambda n: FakeBackend(style=n), ["invert"],
+                            LiveConfig(duration_s=60), window=WindowSink(gui), log=messages.append)
+    pipeline.run()
+    assert "stabilisation on (strength 0.6)" in messages
+    # Before the key every output is the plain inverted frame; after it, some are blended (differ from it).
+    plain = [np.array_equal(out, 255 - f.rgb_u8_hwc) for f, out, _ in sink.frames]
+    assert plain[0] and not all(plain)
+
+
+def test_live_config_starts_it_on():
+    sink = ListSink()
+    LivePipeline(pattern(), [sink], lambda n: FakeBackend(style=n), ["invert"],
+                 LiveConfig(max_frames=8, temporal=TemporalConfig())).run()
+    plain = [np.array_equal(out, 255 - f.rgb_u8_hwc) for f, out, _ in sink.frames]
+    assert plain[0] and not all(plain[1:])

@@ -1,0 +1,172 @@
+"""Regenerate the tables of docs/QUALITY.md: warping-error ratio of every bundled style, without and with
+run-time stabilisation, on the sample clips; optionally the end-to-end fps cost and a ghosting crop.
+
+Usage: ``python -m cartoonize.tools.quality_table [--frames 60] [--fps] [--crop docs/images/temporal_bikes.jpg]``
+
+Style-agnostic: it measures whatever ``cartoonize.styles.BUNDLED_STYLES`` holds when it runs (rerun it
+when the bundled styles change). Each clip is decoded once; every style's raw and stabilised output
+is measured against flow computed once from the source (cartoonize.quality.WarpingErrorMeter).
+The fps rows run the real ``cartoonize-video`` pipeline (decode, stylise, encode threads) on each
+clip with and without ``--temporal``, alternating the two so background load hits both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .common import reported_errors
+
+CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
+
+
+def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
+    from cartoonize.realtime.video_source import VideoSource
+    source = VideoSource.open(path, warn=lambda m: None)
+    return [item.rgb_u8_hwc for index, item in zip(range(limit or 10 ** 9), source.frames())]
+
+
+def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength: float,
+               log=lambda m: None) -> list[dict]:
+    from cartoonize.engines.backend import BackendConfig, load_backend
+    from cartoonize.quality import WarpingErrorMeter
+    from cartoonize.realtime.temporal import TemporalConfig, TemporalStabiliser
+    from cartoonize.samples import sample_clip
+    rows = []
+    for clip in clips:
+        source = load_frames(sample_clip(clip), frames)
+        for style in styles:
+            started = time.perf_counter()
+            meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
+            stabiliser = TemporalStabiliser(TemporalConfig(strength=strength))
+            with load_backend(BackendConfig(style=style), announce=lambda m: None) as engine:
+                for src in source:
+                    out = engine.infer(src[None])[0]
+                    videos = {"raw": out, "temporal": stabiliser.step(src, out)}
+                    for meter in meters:
+                        meter.add(src, videos)
+            short, long = (m.result() for m in meters)
+            rows.append({"clip": clip, "style": style, "frames": len(source), "source_error": short.source,
+                         "ratio_raw": short.ratio("raw"), "ratio_temporal": short.ratio("temporal"),
+                         "ratio5_raw": long.ratio("raw"), "ratio5_temporal": long.ratio("temporal"),
+                         "mask_fraction": short.mask_fraction})
+            log(f"{clip} {style}: {rows[-1]['ratio_raw']:.3f} -> {rows[-1]['ratio_temporal']:.3f} "
+                f"({time.perf_counter() - started:.0f} s)")
+    return rows
+
+
+def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, log=lambda m: None) -> list[dict]:
+    from cartoonize.engines.backend import BackendConfig, load_backend
+    from cartoonize.realtime.temporal import TemporalConfig, with_temporal
+    from cartoonize.realtime.transcode import open_video_job, run_video_job
+    from cartoonize.samples import sample_clip
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for clip in clips:
+            for style in styles:
+                fps: dict[str, list[float]] = {"off": [], "on": []}
+                cpu: dict[str, list[float]] = {"off": [], "on": []}
+                size: dict[str, int] = {}
+                for _ in range(rounds):
+                    for mode in ("off", "on"):
+                        out = Path(folder) / f"{mode}.mp4"
+                        config = TemporalConfig(strength=strength) if mode == "on" else None
+                        with load_backend(BackendConfig(style=style), announce=lambda m: None) as engine:
+                            job = open_video_job(sample_clip(clip), out, overwrite=True, warn=lambda m: None)
+                            cpu_started = time.process_time()
+                            result = run_video_job(job, with_temporal(engine, config), log=lambda m: None,
+                                                   warn=lambda m: None)
+                            cpu[mode].append((time.process_time() - cpu_started) / result.frames * 1000)
+                        fps[mode].append(result.fps)
+                        size[mode] = os.path.getsize(out)
+                off, on = float(np.median(fps["off"])), float(np.median(fps["on"]))
+                rows.append({"clip": clip, "style": style, "fps_off": off, "fps_on": on, "cost": 1 - on / off,
+                             "cpu_ms_off": float(np.median(cpu["off"])), "cpu_ms_on": float(np.median(cpu["on"])),
+                             "bytes_off": size["off"], "bytes_on": size["on"]})
+                log(f"{clip} {style}: {off:.2f} -> {on:.2f} fps")
+    return rows
+
+
+def ghosting_crop(out_path: Path, strength: float) -> None:
+    """bikes.mp4 around its fastest motion: source | stylised | stabilised, a crop of each, side by side."""
+    import cv2
+
+    from cartoonize.engines.backend import BackendConfig, load_backend
+    from cartoonize.files import write_atomic
+    from cartoonize.realtime.temporal import TemporalConfig, TemporalStabiliser
+    from cartoonize.samples import sample_clip
+    from cartoonize.styles import DEFAULT_STYLE
+    frames = load_frames(sample_clip("bikes.mp4"), 120)
+    # The frame with the largest change from its predecessor: where a ghost would show first.
+    change = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(frames[1:], frames[:-1])]
+    target = int(np.argmax(change[10:])) + 11
+    stabiliser = TemporalStabiliser(TemporalConfig(strength=strength))
+    with load_backend(BackendConfig(style=DEFAULT_STYLE), announce=lambda m: None) as engine:
+        for i, src in enumerate(frames[: target + 1]):
+            raw = engine.infer(src[None])[0]
+            steady = stabiliser.step(src, raw)
+    moving = np.abs(frames[target].astype(np.int16) - frames[target - 1]).mean(-1)
+    y, x = np.unravel_index(np.argmax(cv2.blur(moving.astype(np.float32), (81, 81))), moving.shape)
+    h, w = 200, 240
+    y0, x0 = int(np.clip(y - h // 2, 0, moving.shape[0] - h)), int(np.clip(x - w // 2, 0, moving.shape[1] - w))
+    crops = [a[y0:y0 + h, x0:x0 + w] for a in (frames[target], raw, steady)]
+    gap = np.full((h, 6, 3), 255, np.uint8)
+    panel = np.concatenate([crops[0], gap, crops[1], gap, crops[2]], axis=1)
+    panel = cv2.resize(panel, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)   # pixels stay visible
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    write_atomic(data.tobytes(), out_path)
+    click.echo(f"wrote {out_path}: bikes.mp4 frame {target}, crop x {x0}..{x0 + w}, y {y0}..{y0 + h} "
+               f"(source | {DEFAULT_STYLE} | {DEFAULT_STYLE} --temporal)", err=True)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--frames", type=click.IntRange(6, None), help="Only the first N frames of each clip (default: all).")
+@click.option("--styles", "styles_text", help="Comma-separated styles (default: every bundled style).")
+@click.option("--clips", "clips_text", default=",".join(CLIPS), show_default=True)
+@click.option("--strength", type=click.FloatRange(0, 1, max_open=True), help="Default: cartoonize-video's.")
+@click.option("--fps", "with_fps", is_flag=True, help="Also time cartoonize-video end to end, off and on.")
+@click.option("--fps-clips", default="bigbuckbunny.mp4", show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 9), default=1, show_default=True, help="fps runs per mode (median).")
+@click.option("--crop", type=click.Path(path_type=Path), help="Write the ghosting crop image here.")
+@click.option("--debug", is_flag=True)
+def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds, crop, debug) -> None:
+    """Print the QUALITY.md / BENCHMARKS.md tables as Markdown (progress on stderr)."""
+    with reported_errors(debug):
+        from cartoonize.realtime.temporal import DEFAULT_STRENGTH
+        from cartoonize.styles import BUNDLED_STYLES
+        strength = DEFAULT_STRENGTH if strength is None else strength
+        styles = styles_text.split(",") if styles_text else sorted(BUNDLED_STYLES)
+        log = lambda m: click.echo(m, err=True)  # noqa: E731
+        load = os.getloadavg()[0]
+        if crop is not None:
+            ghosting_crop(crop, strength)
+        click.echo(f"Warping-error ratio (stylised / source), strength {strength:g}, "
+                   f"{'first ' + str(frames) + ' frames' if frames else 'whole clips'}; "
+                   f"1-minute load average {load:.1f} at the start.\n")
+        click.echo("| clip | style | frames | source error | ratio t-1 | **with --temporal** | ratio t-5 | with --temporal (t-5) |")
+        click.echo("|---|---|---:|---:|---:|---:|---:|---:|")
+        for r in ratio_rows(clips_text.split(","), styles, frames, strength, log):
+            click.echo(f"| {r['clip']} | {r['style']} | {r['frames']} | {r['source_error']:.2f} | {r['ratio_raw']:.2f} | "
+                       f"**{r['ratio_temporal']:.2f}** | {r['ratio5_raw']:.2f} | {r['ratio5_temporal']:.2f} |")
+        sys.stdout.flush()
+        if with_fps:
+            click.echo(f"\nEnd-to-end cartoonize-video fps, without and with --temporal (strength {strength:g}), "
+                       f"median of {rounds}; 1-minute load average {os.getloadavg()[0]:.1f} at the start.\n")
+            click.echo("| clip | style | fps | fps --temporal | cost | CPU ms/frame | CPU ms/frame --temporal | "
+                       "output size change |")
+            click.echo("|---|---|---:|---:|---:|---:|---:|---:|")
+            for r in fps_rows(fps_clips.split(","), styles, strength, rounds, log):
+                click.echo(f"| {r['clip']} | {r['style']} | {r['fps_off']:.2f} | {r['fps_on']:.2f} | "
+                           f"{100 * r['cost']:.0f}% | {r['cpu_ms_off']:.0f} | {r['cpu_ms_on']:.0f} | "
+                           f"{100 * (r['bytes_on'] / r['bytes_off'] - 1):+.0f}% |")
+            click.echo(f"\n(1-minute load average {os.getloadavg()[0]:.1f} at the end.)")
+
+
+if __name__ == "__main__":
+    main()
