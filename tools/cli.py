@@ -7,7 +7,7 @@ import click
 
 from cartoonize.samples import SAMPLE_CLIPS, sample_clip
 
-from . import bench, bench_live, export, image, live, prep, train, video
+from . import batch, bench, bench_live, export, image, live, prep, train, video
 from . import eval as eval_tool   # not bare `eval`: that would shadow the builtin here
 from .common import reported_errors
 
@@ -27,6 +27,7 @@ def sample(name: str) -> None:
 
 main.add_command(video.main, name="video")
 main.add_command(image.main, name="image")
+main.add_command(batch.main, name="batch")
 main.add_command(bench.main, name="bench")
 main.add_command(live.main, name="live")
 main.add_command(bench_live.main, name="bench-live")
