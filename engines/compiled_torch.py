@@ -1,6 +1,6 @@
 """PyTorch with ``torch.compile`` on CUDA (FP16 by default, CUDA graphs): a compiled engine without TensorRT.
 
-Usage: ``with CompiledTorchBackend(resolve_style("fast"), device="cuda", fp16=True) as b: out = b.infer(rgb_u8_nhwc)``
+Usage: ``with CompiledTorchBackend(resolve_style("hayao"), device="cuda", fp16=True) as b: out = b.infer(rgb_u8_nhwc)``
 
 Inductor fuses the uint8 -> float conversion, padding and the generator's element-wise work into
 Triton kernels; ``mode="reduce-overhead"`` records the whole forward as a CUDA graph, so a frame

@@ -1,6 +1,6 @@
 """Export a generator to ONNX that takes and returns uint8 NHWC RGB frames.
 
-Usage: ``exported = export_onnx(resolve_style("fast"), fp16=True); write_onnx(exported, Path("fast-fp16.onnx"))``
+Usage: ``exported = export_onnx(resolve_style("hayao"), fp16=True); write_onnx(exported, Path("hayao-fp16.onnx"))``
 
 Everything a frame goes through is inside the graph: uint8 -> float, [-1, 1] normalisation,
 reflection padding to the generator's multiple, the generator, cropping, rounding and the cast

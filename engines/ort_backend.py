@@ -1,6 +1,6 @@
 """ONNX Runtime inference of an exported generator: CPU threads, or CUDA / TensorRT execution providers.
 
-Usage: ``with OnnxRuntimeBackend(resolve_style("fast"), threads=2) as b: out = b.infer(rgb_u8_nhwc)``
+Usage: ``with OnnxRuntimeBackend(resolve_style("hayao"), threads=2) as b: out = b.infer(rgb_u8_nhwc)``
 
 The session is built once from the uint8-in, uint8-out graph of ``onnx_export`` (exported in
 memory from the weights, or read from an ``.onnx`` file made by ``cartoonize-export``). Inputs and

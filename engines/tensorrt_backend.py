@@ -1,6 +1,6 @@
 """TensorRT 10 inference of an exported generator: engines built once, cached, run with named tensors.
 
-Usage: ``with TensorRTBackend(resolve_style("fast"), fp16=True, sizes=[(1280, 720)]) as b: out = b.infer(rgb_u8_nhwc)``
+Usage: ``with TensorRTBackend(resolve_style("hayao"), fp16=True, sizes=[(1280, 720)]) as b: out = b.infer(rgb_u8_nhwc)``
 
 Two small pieces, as in NVIDIA's samples: ``build_plan`` turns the uint8-in, uint8-out ONNX graph
 into a serialized engine, and ``_RunningEngine`` runs one. Precision lives in the graph: fp16 uses

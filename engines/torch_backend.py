@@ -1,6 +1,6 @@
 """PyTorch inference of a generator: CPU or CUDA, fp32 or fp16, channels_last, batched.
 
-Usage: ``with TorchBackend(resolve_style("fast"), device="cpu") as b: out = b.infer(rgb_u8_nhwc)``
+Usage: ``with TorchBackend(resolve_style("hayao"), device="cpu") as b: out = b.infer(rgb_u8_nhwc)``
 """
 
 from __future__ import annotations

@@ -70,3 +70,25 @@ def test_temporal_loss_trains_the_generator():
     loss = temporal_loss(model, photo, model(photo))
     loss.backward()
     assert loss > 0 and net.weight.grad is not None and net.weight.grad.abs().sum() > 0
+
+
+def test_colour_head_starts_as_the_identity_grade_and_then_grades_globally():
+    from cartoonize.generators import FastGenerator
+    torch.manual_seed(0)
+    grown = FastGenerator(16, 1, detail=True, norm=True, colour=True)
+    plain = FastGenerator(16, 1, detail=True, norm=True)
+    missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
+    assert set(missing) == {"colour.weight", "colour.bias"} and not unexpected
+    x = torch.rand(2, 3, 40, 56) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(grown(x), plain(x))                      # growing the head changes nothing
+        grown.colour.bias.copy_(torch.tensor([0.0] * 9 + [0.2, 0.0, -0.2]))
+        shifted = grown(x)
+    assert (shifted - plain(x))[:, 0].mean() > 0.05 and (shifted - plain(x))[:, 2].mean() < -0.05
+
+
+def test_colour_head_needs_the_skip_path():
+    import pytest
+    from cartoonize.generators import FastGenerator
+    with pytest.raises(ValueError, match="skip"):
+        FastGenerator(16, 1, skip=False, colour=True)

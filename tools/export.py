@@ -19,8 +19,8 @@ EXAMPLES = """
 \b
 Examples:
   cartoonize-export --weights my_style.safetensors -o my_style.onnx
-  cartoonize-export --style fast --fp16 -o fast-fp16.onnx
-  cartoonize-export --style fast --engine trt --fp16 --size 1280x720 --size 1920x1080 --batch-size 4
+  cartoonize-export --style hayao --fp16 -o hayao-fp16.onnx
+  cartoonize-export --style hayao-full --engine trt --fp16 --size 1280x720 --size 1920x1080 --batch-size 4
 """
 
 

@@ -135,10 +135,16 @@ def _train(config: TrainConfig, checkpoint: dict[str, Any] | None, progress: boo
         raise BadInputError(f"generator {config.architecture} {config.generator_args}: {e}") from None
     if config.init_weights and not resume:
         start_from, meta = load_generator(Path(config.init_weights))
-        if meta["architecture"] != config.architecture or meta["args"] != dict(config.generator_args):
+        # Same network, or the same one growing a colour head (FastGenerator colour=True starts as the
+        # identity grade, so the grown network computes exactly what the weights it starts from did).
+        grows_colour = (config.architecture == "fast" and dict(config.generator_args).get("colour")
+                        and {**meta["args"], "colour": True} == dict(config.generator_args))
+        if meta["architecture"] != config.architecture or (meta["args"] != dict(config.generator_args)
+                                                          and not grows_colour):
             raise BadInputError(f"--init-weights {config.init_weights} is {meta['architecture']} {meta['args']}, "
                                 f"not {config.architecture} {dict(config.generator_args)}")
-        generator.load_state_dict(start_from.state_dict())
+        missing, _ = generator.load_state_dict(start_from.state_dict(), strict=not grows_colour)
+        assert all(k.startswith("colour.") for k in missing), missing
     generator = generator.to(device, memory_format=memory_format).train()
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, 0.999))
     discriminator = opt_d = None

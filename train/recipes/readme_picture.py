@@ -1,0 +1,59 @@
+"""Render the README picture: frames of the sample clips | the default style | other bundled styles.
+
+Usage: python train/recipes/readme_picture.py docs/images/before_after.jpg [--styles hayao,shinkai,hayao-full,classic]
+
+Each row is one frame (Big Buck Bunny at 1/3, bikes.mp4 at 1/2, carphone at 1/2: two real clips
+held out of training and one animated), each column a style run as cartoonize-video runs it on a
+CPU: at the style's trained scale with guided upsampling back to the frame size.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cartoonize.engines.backend import BackendConfig, load_backend, trained_side_of
+from cartoonize.engines.resize import ResolutionConfig, with_resolution
+from cartoonize.samples import sample_clip
+from cartoonize.train.data import read_video_frames
+
+
+def label(rgb_u8_hwc: np.ndarray, text: str) -> np.ndarray:
+    out = rgb_u8_hwc.copy()
+    cv2.rectangle(out, (0, 0), (10 + 10 * len(text), 24), (0, 0, 0), -1)
+    cv2.putText(out, text, (5, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--styles", default="hayao,shinkai,hayao-full,classic")
+    ap.add_argument("--tile-height", type=int, default=216)
+    args = ap.parse_args()
+    frames = [read_video_frames(sample_clip("bigbuckbunny.mp4"), 4)[1], read_video_frames(sample_clip("bikes.mp4"), 3)[1],
+              read_video_frames(sample_clip("carphone_pristine.mp4"), 3)[1]]
+    columns = [("input", frames)]
+    for name in args.styles.split(","):
+        config = BackendConfig(style=name, device="cpu")
+        with load_backend(config, announce=lambda m: None) as backend:
+            engine = with_resolution(backend, ResolutionConfig(), trained_side_of(config))
+            columns.append((name, [engine.infer(f[None])[0] for f in frames]))
+    rows = []
+    for i in range(len(frames)):
+        h, w = frames[i].shape[:2]
+        size = (round(w * args.tile_height / h), args.tile_height)
+        rows.append(np.concatenate([label(cv2.resize(outs[i], size, interpolation=cv2.INTER_AREA), name)
+                                    for name, outs in columns], axis=1))
+    width = max(r.shape[1] for r in rows)
+    grid = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(args.out, grid.shape[1], "x", grid.shape[0])
+
+
+if __name__ == "__main__":
+    main()
