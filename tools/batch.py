@@ -69,6 +69,7 @@ class InputJob:
     exit_code: int = 0
     plan: object = None
     entry: dict | None = None
+    resumed: bool = False            # the manifest had this input with the same settings, source and cuts
     segment_results: dict[int, dict] = field(default_factory=dict)
 
 
@@ -181,6 +182,10 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
             try:
                 _run(ray, jobs, todo, settings, manifest, work_dir, workers, cpus_per_task, gpus_per_task,
                      quiet, log, debug)
+            except KeyboardInterrupt:
+                click.echo("interrupted: finished outputs and segments are kept; run the same command again "
+                           "to complete the rest", err=True)
+                raise SystemExit(130) from None
             finally:
                 if started_ray:
                     ray.shutdown()
@@ -214,13 +219,17 @@ def _prepare(job: InputJob, taken: dict[Path, Path], manifest: Manifest, segment
         taken[job.output] = job.source
         plan = plan_segments(job.source, segment_frames, warn=lambda m: None)
         job.plan, job.segments = plan, len(plan.segments)
-        entry = manifest.record(job.output)
-        ours = entry is not None and entry.get("source") == str(job.source)
+        earlier = manifest.record(job.output)
+        ours = earlier is not None and earlier.get("source") == str(job.source)
         check_output_path(job.source, job.output, overwrite=overwrite or ours)
         check_container_extension(job.output)
         job.entry = manifest.begin(job.source, job.output, plan)
-        if job.entry.get("done") and output_is_finished(job.entry, job.output):
+        job.resumed = job.entry is earlier    # same settings, same source file, same cuts as the earlier run
+        # Outputs are published by rename, so a complete file of this job counts even if the run was
+        # killed between the rename and the manifest update.
+        if job.resumed and output_is_finished(job.entry, job.output):
             job.status, job.detail, job.frames = "skipped", "finished earlier (verified)", plan.frames
+            job.entry["done"] = True
         else:
             job.entry["done"] = False
     except CartoonizeError as e:
@@ -261,7 +270,7 @@ def _run(ray, jobs: list[InputJob], todo: list[InputJob], settings: BatchSetting
         done = set(job.entry.get("segments_done", []))
         for segment in job.plan.segments:
             path = segment_path(work_dir, job.output, segment.index)
-            if segment.index in done and segment_is_complete(job.plan, segment.index, path):
+            if (segment.index in done or job.resumed) and segment_is_complete(job.plan, segment.index, path):
                 job.segment_results[segment.index] = {"frames": segment.frames, "seconds": 0.0, "reused": True}
             else:
                 queue.append(Work("segment", i, segment.index))
