@@ -24,8 +24,8 @@ def with_noise(frames: list[np.ndarray], sigma: float, seed: int = 0) -> list[np
 
 
 @pytest.fixture(scope="module")
-def bikes8(bikes_clip) -> list[np.ndarray]:
-    return read_frames(bikes_clip, 8)
+def bikes5(bikes_clip) -> list[np.ndarray]:
+    return read_frames(bikes_clip, 5)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,7 @@ def test_psnr_known_values():
         psnr(a, b[:, :4])
 
 
-def test_onnx_export_reuses_the_same_psnr():
-    from cartoonize.engines.onnx_export import psnr_u8
-    assert psnr_u8 is psnr
-
-
-@pytest.mark.parametrize("clip", ["bikes8", "carphone12"])
+@pytest.mark.parametrize("clip", ["bikes5", "carphone12"])
 def test_clip_against_itself_is_one_and_noise_is_over_five(clip, request):
     frames = request.getfixturevalue(clip)
     results = warping_errors(frames, {"self": frames, "noise": with_noise(frames, 25)}, steps=(1,))
@@ -60,9 +55,9 @@ def test_clip_against_itself_is_one_and_noise_is_over_five(clip, request):
     assert 0.5 < r.mask_fraction <= 1.0
 
 
-def test_warping_beats_no_warping_on_a_shifted_frame(bikes8):
+def test_warping_beats_no_warping_on_a_shifted_frame(bikes5):
     # A frame and the same frame moved 6 px right, 3 px down: warping along the flow must undo the move.
-    frame = bikes8[0]
+    frame = bikes5[0]
     moved = np.roll(frame, (3, 6), axis=(0, 1))
     flow = FlowEstimator().between(moved, frame)
     unwarped = masked_mad(moved, frame, flow.mask_bool_hw)
@@ -84,9 +79,9 @@ def test_forward_backward_check():
     assert not fb_consistent(right, right)[:, : w - 2].any()      # flows that do not undo each other fail
 
 
-def test_long_range_step_sees_more_motion(bikes8):
-    results = warping_errors(bikes8, {"self": bikes8}, steps=(1, 4))
-    assert results[4].pairs == len(bikes8) - 4
+def test_long_range_step_sees_more_motion(carphone12):
+    results = warping_errors(carphone12, {"self": carphone12}, steps=(1, 4))
+    assert results[4].pairs == len(carphone12) - 4
     assert results[4].source > results[1].source
     assert results[4].ratio("self") == pytest.approx(1.0)
 

@@ -12,11 +12,13 @@ clip with and without ``--temporal``, alternating the two so background load hit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import click
 import numpy as np
@@ -32,9 +34,18 @@ def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
     return [item.rgb_u8_hwc for index, item in zip(range(limit or 10 ** 9), source.frames())]
 
 
+@contextlib.contextmanager
+def style_engine(style: str) -> Iterator:
+    """The style as cartoonize-video runs it by default (at its trained scale on a CPU, guided upsampling back)."""
+    from cartoonize.engines.backend import BackendConfig, load_backend, trained_side_of
+    from cartoonize.engines.resize import ResolutionConfig, with_resolution
+    config = BackendConfig(style=style)
+    with load_backend(config, announce=lambda m: None) as loaded:
+        yield with_resolution(loaded, ResolutionConfig(), trained_side_of(config))
+
+
 def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength: float,
                log=lambda m: None) -> list[dict]:
-    from cartoonize.engines.backend import BackendConfig, load_backend
     from cartoonize.quality import WarpingErrorMeter
     from cartoonize.realtime.temporal import TemporalConfig, TemporalStabiliser
     from cartoonize.samples import sample_clip
@@ -45,7 +56,7 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength
             started = time.perf_counter()
             meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
             stabiliser = TemporalStabiliser(TemporalConfig(strength=strength))
-            with load_backend(BackendConfig(style=style), announce=lambda m: None) as engine:
+            with style_engine(style) as engine:
                 for src in source:
                     out = engine.infer(src[None])[0]
                     videos = {"raw": out, "temporal": stabiliser.step(src, out)}
@@ -62,7 +73,6 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength
 
 
 def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, log=lambda m: None) -> list[dict]:
-    from cartoonize.engines.backend import BackendConfig, load_backend
     from cartoonize.realtime.temporal import TemporalConfig, with_temporal
     from cartoonize.realtime.transcode import open_video_job, run_video_job
     from cartoonize.samples import sample_clip
@@ -77,7 +87,7 @@ def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, 
                     for mode in ("off", "on"):
                         out = Path(folder) / f"{mode}.mp4"
                         config = TemporalConfig(strength=strength) if mode == "on" else None
-                        with load_backend(BackendConfig(style=style), announce=lambda m: None) as engine:
+                        with style_engine(style) as engine:
                             job = open_video_job(sample_clip(clip), out, overwrite=True, warn=lambda m: None)
                             cpu_started = time.process_time()
                             result = run_video_job(job, with_temporal(engine, config), log=lambda m: None,
@@ -93,36 +103,42 @@ def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, 
     return rows
 
 
-def ghosting_crop(out_path: Path, strength: float) -> None:
-    """bikes.mp4 around its fastest motion: source | stylised | stabilised, a crop of each, side by side."""
+def ghosting_crop(out_path: Path, strength: float, frames_to_scan: int = 120) -> None:
+    """bikes.mp4 at its fastest blended motion: source | stylised | stabilised | 4x their difference, cropped."""
     import cv2
 
-    from cartoonize.engines.backend import BackendConfig, load_backend
     from cartoonize.files import write_atomic
     from cartoonize.realtime.temporal import TemporalConfig, TemporalStabiliser
     from cartoonize.samples import sample_clip
     from cartoonize.styles import DEFAULT_STYLE
-    frames = load_frames(sample_clip("bikes.mp4"), 120)
-    # The frame with the largest change from its predecessor: where a ghost would show first.
-    change = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(frames[1:], frames[:-1])]
-    target = int(np.argmax(change[10:])) + 11
+    frames = load_frames(sample_clip("bikes.mp4"), frames_to_scan)
     stabiliser = TemporalStabiliser(TemporalConfig(strength=strength))
-    with load_backend(BackendConfig(style=DEFAULT_STYLE), announce=lambda m: None) as engine:
-        for i, src in enumerate(frames[: target + 1]):
+    best = None   # (change from the previous frame, index, raw, steady): a ghost would show where motion is largest
+    with style_engine(DEFAULT_STYLE) as engine:
+        for i, src in enumerate(frames):
             raw = engine.infer(src[None])[0]
             steady = stabiliser.step(src, raw)
-    moving = np.abs(frames[target].astype(np.int16) - frames[target - 1]).mean(-1)
-    y, x = np.unravel_index(np.argmax(cv2.blur(moving.astype(np.float32), (81, 81))), moving.shape)
-    h, w = 200, 240
+            if i and stabiliser.last.blended:   # scene cuts are reset, not blended: nothing to see there
+                change = float(np.abs(src.astype(np.int16) - frames[i - 1]).mean())
+                if best is None or change > best[0]:
+                    best = (change, i, raw, steady)
+    if best is None:
+        raise RuntimeError("no blended frame in the scanned part of bikes.mp4")
+    _, target, raw, steady = best
+    moving = np.abs(frames[target].astype(np.int16) - frames[target - 1]).mean(-1).astype(np.float32)
+    y, x = np.unravel_index(np.argmax(cv2.blur(moving, (81, 81))), moving.shape)
+    h, w = min(200, moving.shape[0]), 240
     y0, x0 = int(np.clip(y - h // 2, 0, moving.shape[0] - h)), int(np.clip(x - w // 2, 0, moving.shape[1] - w))
-    crops = [a[y0:y0 + h, x0:x0 + w] for a in (frames[target], raw, steady)]
+    difference = np.clip(np.abs(steady.astype(np.int16) - raw) * 4, 0, 255).astype(np.uint8)
+    crops = [a[y0:y0 + h, x0:x0 + w] for a in (frames[target], raw, steady, difference)]
     gap = np.full((h, 6, 3), 255, np.uint8)
-    panel = np.concatenate([crops[0], gap, crops[1], gap, crops[2]], axis=1)
+    panel = np.concatenate([c for crop in crops for c in (crop, gap)][:-1], axis=1)
     panel = cv2.resize(panel, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)   # pixels stay visible
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
     write_atomic(data.tobytes(), out_path)
-    click.echo(f"wrote {out_path}: bikes.mp4 frame {target}, crop x {x0}..{x0 + w}, y {y0}..{y0 + h} "
-               f"(source | {DEFAULT_STYLE} | {DEFAULT_STYLE} --temporal)", err=True)
+    click.echo(f"wrote {out_path}: bikes.mp4 frame {target} (mean change {best[0]:.1f} levels from frame "
+               f"{target - 1}), crop x {x0}..{x0 + w}, y {y0}..{y0 + h}: source | {DEFAULT_STYLE} | "
+               f"{DEFAULT_STYLE} --temporal | 4x |difference|", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
