@@ -1,6 +1,7 @@
 """Atomic file output: a temporary file beside the destination, renamed over it when complete.
 
 Usage:
+    check_readable_file(Path("in.mp4"), "video")    # inputs: one-line errors before any decoder runs
     write_atomic(data, Path("model.onnx"))          # bytes already in memory
     tmp = temp_file_beside(Path("out.mp4"), suffix=".partial.mp4")   # a writer that needs a path
     ... write tmp ...
@@ -16,6 +17,23 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+from .errors import BadInputError
+
+
+def check_readable_file(path: Path, kind: str) -> None:
+    """BadInputError (one line) for a path that cannot be a ``kind`` file ("video", "image"), before any
+    decoder sees it: missing, a directory, not a regular file, empty, unreadable."""
+    if not path.exists():
+        raise BadInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory, not {'an' if kind[0] in 'aeiou' else 'a'} {kind} file")
+    if not path.is_file():
+        raise BadInputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path}: empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"{path}: cannot be read (permission denied)")
 
 
 def temp_file_beside(path: Path, suffix: str = ".partial") -> Path:

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import BadInputError
-from .files import write_atomic
+from .files import check_readable_file, write_atomic
 
 # Output extension -> Pillow format name. Input formats are recognised by content, not by name.
 IMAGE_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -88,16 +88,7 @@ def is_image_path(path: Path) -> bool:
 
 def check_image_file(path: Path) -> None:
     """Errors for paths that cannot be a picture, before Pillow sees them."""
-    if not path.exists():
-        raise BadInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise BadInputError(f"{path}: is a directory, not an image file")
-    if not path.is_file():
-        raise BadInputError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise BadInputError(f"{path}: empty file (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise BadInputError(f"{path}: cannot be read (permission denied)")
+    check_readable_file(path, "image")
 
 
 def read_image(path: Path, note: Callable[[str], None] = lambda m: None) -> Photo:

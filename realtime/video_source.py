@@ -13,7 +13,6 @@ frames decoded before the failure and reports a warning: the output keeps that d
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +24,7 @@ import numpy as np
 
 from cartoonize.colour import decoded_rgb, is_full_range, yuv_colour
 from cartoonize.errors import BadInputError
+from cartoonize.files import check_readable_file
 
 # FFmpeg renders any bytes as "video" through its text-art decoders (ANSI/binary text, picked by a
 # .bin/.txt extension); such a file is never a video someone means to cartoonize.
@@ -59,16 +59,7 @@ class VideoFrameItem:
 
 def check_input_file(path: Path) -> None:
     """Errors for paths that cannot be a video, before any decoder sees them."""
-    if not path.exists():
-        raise BadInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise BadInputError(f"{path}: is a directory, not a video file")
-    if not path.is_file():
-        raise BadInputError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise BadInputError(f"{path}: empty file (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise BadInputError(f"{path}: cannot be read (permission denied)")
+    check_readable_file(path, "video")
 
 
 def _av_message(exc: Exception) -> str:

@@ -144,3 +144,25 @@ def test_frame_grabber_gives_the_last_frame_of_a_short_clip_and_refuses_an_empty
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(BadInputError, match="empty"):
         grab_frame(tmp_path / "empty.mp4", 12)
+
+
+def test_a_full_disk_while_recording_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from cartoonize.errors import CartoonizeError
+
+    path = tmp_path / "rec.mp4"
+    sink = RecordSink(path)
+    sink.open(SourceInfo("test", 64, 48, 30.0))
+    sink.write(patches(64, 48), SimpleNamespace(t_capture=0.0))
+
+    def full(packets):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(sink._output, "mux", full)
+    with pytest.raises(CartoonizeError) as error:
+        sink.write(patches(64, 48), SimpleNamespace(t_capture=0.04))
+    assert str(error.value) == (f"{path}: writing failed (No space left on device), nothing was written; "
+                                f"free some space or write to another folder")
+    with pytest.raises(CartoonizeError):
+        sink.close()                 # finishing the file fails the same way: nothing is published
+    assert list(tmp_path.iterdir()) == []

@@ -64,3 +64,36 @@ def test_gpu_table_reports_parity_verdicts_and_unavailable_backends():
     table = gpu_table([row, {"backend": "onnxruntime cuda fp32", "unavailable": "no CUDAExecutionProvider"}])
     assert "| tensorrt fp16 | 1280x720 | ok: max 2, 42.1 dB | 2.00 | 2.50 | 500.0 | 4.00x |" in table
     assert "unavailable: no CUDAExecutionProvider" in table
+
+
+def test_bench_checks_its_clip_before_loading_any_engine(tmp_path):
+    # tensorrt cannot load here: the error must be about the clip, found before any engine is tried.
+    for args in (["--backend", "tensorrt"], ["--backends"]):
+        result = CliRunner().invoke(bench_main, [str(tmp_path / "missing.mp4"), *args])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: {tmp_path / 'missing.mp4'}: no such file"
+
+
+def test_backends_table_times_a_neural_style_and_refuses_a_filter():
+    import pytest
+
+    from cartoonize.errors import BadInputError
+    from cartoonize.styles import BUNDLED_STYLES
+    from cartoonize.tools.bench_backends import neural_style
+
+    if any(style.kind == "generator" for style in BUNDLED_STYLES.values()):
+        assert BUNDLED_STYLES[neural_style(None, None)].kind == "generator"   # the default is never a filter
+    with pytest.raises(BadInputError, match="'classic' is a filter"):
+        neural_style("classic", None)
+
+
+def test_device_defaults_to_auto_in_every_command_that_runs_a_style():
+    import click
+
+    from cartoonize.tools import bench, bench_live, live, video
+
+    for command in (video.main, live.main, bench.main, bench_live.main):
+        # None: auto decides (a GPU when there is one); live and bench-live used to say cpu.
+        ctx = command.make_context(command.name, ["in.mp4", "out.mp4"][:sum(isinstance(p, click.Argument)
+                                                                            for p in command.params)])
+        assert ctx.params["device"] is None, command.name
