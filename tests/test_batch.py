@@ -78,7 +78,8 @@ def test_three_real_clips_and_a_bad_file_then_a_rerun_does_nothing(ray_address, 
 @pytest.mark.slow
 def test_a_run_killed_midway_is_completed_by_a_rerun(ray_address, tmp_path, bikes_clip, carphone_clip):
     out = tmp_path / "out"
-    args = [bikes_clip, carphone_clip, "--out-dir", out, *STYLE, "--segment-frames", "60", "--workers", "1"]
+    args = [bikes_clip, carphone_clip, "--out-dir", out, *STYLE, "--max-side", "160", "--segment-frames", "60",
+            "--workers", "1"]
     driver = subprocess.Popen([sys.executable, "-m", "cartoonize.tools.batch", *map(str, args), "-q",
                                "--address", ray_address], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     manifest = out / ".cartoonize-batch.json"
@@ -182,3 +183,16 @@ def test_a_failed_task_is_retried_once_then_reported(monkeypatch, tmp_path, carp
         assert not (tmp_path / "out" / carphone_clip.name).exists()
     else:
         assert read_video(tmp_path / "out" / carphone_clip.name)["times"] == read_video(carphone_clip)["times"]
+
+
+def test_tasks_ask_for_gpus_only_when_the_engine_needs_cuda():
+    from cartoonize.engines.backend import BackendConfig
+    from cartoonize.styles import DEFAULT_STYLE
+    from cartoonize.tools.batch import needs_gpu
+
+    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE, device="cuda"), cluster_gpus=0)
+    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE, backend="tensorrt"), cluster_gpus=4)
+    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE), cluster_gpus=4)           # auto, neural, GPUs there
+    assert not needs_gpu(BackendConfig(style=DEFAULT_STYLE), cluster_gpus=0)
+    assert not needs_gpu(BackendConfig(style=DEFAULT_STYLE, device="cpu"), cluster_gpus=4)
+    assert not needs_gpu(BackendConfig(style="classic"), cluster_gpus=4)            # the filter runs on CPUs
