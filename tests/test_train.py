@@ -18,7 +18,7 @@ from cartoonize.train.data import ImagePool, list_media
 from cartoonize.train.edge_smoothing import edge_mask, edge_smooth
 from cartoonize.train.trainer import CHECKPOINT, train
 from cartoonize.train.vgg import VGG
-from cartoonize.weights import load_generator
+from cartoonize.weights import load_generator, read_metadata
 
 from conftest import write_clip
 
@@ -252,3 +252,34 @@ def test_prep_vgg_command(tmp_path):
     assert load_vgg("vgg16", tmp_path / "vgg16.safetensors").features[28].weight.shape == (512, 512, 3, 3)
     result = CliRunner().invoke(main, ["vgg", str(tmp_path / "x.safetensors"), "--h5", str(tmp_path / "none.h5")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_distill_from_a_cartoongan_teacher_with_cache_temporal_term_and_early_export(image_dirs, vgg_file, tmp_path):
+    from cartoonize.train.trainer import export_checkpoint
+    from cartoonize.weights import save_generator
+    torch.manual_seed(1)
+    teacher = tmp_path / "teacher.safetensors"
+    save_generator(build_generator("cartoongan", {"base": 4, "blocks": 1}), teacher, architecture="cartoongan",
+                   args={"base": 4, "blocks": 1}, style="t", license="MIT")
+    args = {"width": 8, "blocks": 1, "detail": True, "norm": True, "colour": True}
+    config = _config(image_dirs, vgg_file, tmp_path / "run", mode="distill", cartoons=(), teacher=str(teacher),
+                     generator_args=args, perceptual_weight=0.0, temporal_weight=1.0, steps=4, checkpoint_every=2,
+                     teacher_cache=str(tmp_path / "cache"))
+    history = train(config, progress=False)
+    assert all({"l1", "temporal"} <= set(h) and "perceptual" not in h for h in history)
+    cached = list((tmp_path / "cache").rglob("*.png"))
+    assert cached and all(p.stat().st_size > 0 for p in cached)
+    path = export_checkpoint(tmp_path / "run")          # the last checkpoint (step 4) as a style
+    meta = read_metadata(path)
+    assert meta["recipe"]["steps"] == 4 and meta["work_side"] == config.max_side and meta["args"] == args
+    # --init-weights may grow the colour head onto weights trained without it, nothing else.
+    plain_args = dict(args, colour=False)
+    plain = tmp_path / "plain.safetensors"
+    save_generator(build_generator("fast", plain_args), plain, architecture="fast", args=plain_args, style="p",
+                   license="MIT")
+    grow = dict(mode="distill", cartoons=(), teacher=str(teacher), perceptual_weight=0.0, steps=1,
+                teacher_cache=str(tmp_path / "cache"), init_weights=str(plain))
+    assert train(_config(image_dirs, vgg_file, tmp_path / "grown", generator_args=args, **grow), progress=False)
+    with pytest.raises(BadInputError, match="init-weights"):
+        train(_config(image_dirs, vgg_file, tmp_path / "wider", generator_args=dict(args, width=16), **grow),
+              progress=False)
