@@ -184,7 +184,8 @@ class FlowEstimator:
         absolute = backward_f32_hw2 * scale + _low_res_grid_in_full_coordinates(low_h, low_w, height, width)
         return cv2.resize(absolute, (width, height), interpolation=cv2.INTER_LINEAR)
 
-    def full_res(self, backward_f32_hw2: np.ndarray, mask_bool_hw: np.ndarray, width: int, height: int) -> ConsistentFlow:
+    def full_res(self, backward_f32_hw2: np.ndarray, mask_bool_hw: np.ndarray, width: int,
+                 height: int) -> ConsistentFlow:
         """Upscale a low-resolution flow and mask to ``width`` x ``height`` (flow vectors scaled too)."""
         if mask_bool_hw.shape != (height, width):
             mask_bool_hw = cv2.resize(mask_bool_hw.astype(np.uint8), (width, height),
@@ -316,7 +317,8 @@ def feature_distance(features, a_rgb_u8_hwc: np.ndarray, b_rgb_u8_hwc: np.ndarra
     from .frames import rgb_u8_hwc_to_nchw
 
     if a_rgb_u8_hwc.shape != b_rgb_u8_hwc.shape:
-        raise ValueError(f"feature_distance needs images of one shape, got {a_rgb_u8_hwc.shape} and {b_rgb_u8_hwc.shape}")
+        raise ValueError(f"feature_distance needs images of one shape, got {a_rgb_u8_hwc.shape} and "
+                         f"{b_rgb_u8_hwc.shape}")
     with torch.no_grad():
         fa = features(rgb_u8_hwc_to_nchw(a_rgb_u8_hwc), [layer])[layer]
         fb = features(rgb_u8_hwc_to_nchw(b_rgb_u8_hwc), [layer])[layer]

@@ -241,7 +241,8 @@ def images(photos: Path, student: str, teacher: str, vgg_weights: Path | None, l
                 "mean_psnr_db": _json_number(mean_psnr),
                 "mean_feature_distance": None if mean_distance is None else _json_number(mean_distance),
                 "images": [{"name": p.name, "psnr_db": _json_number(p.psnr_db),
-                            "feature_distance": None if p.feature_distance is None else _json_number(p.feature_distance)}
+                            "feature_distance": None if p.feature_distance is None
+                            else _json_number(p.feature_distance)}
                            for p in pairs]}, indent=2))
             return
         for p in pairs:

@@ -165,10 +165,12 @@ def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds,
         click.echo(f"Warping-error ratio (stylised / source), strength {strength:g}, "
                    f"{'first ' + str(frames) + ' frames' if frames else 'whole clips'}; "
                    f"1-minute load average {load:.1f} at the start.\n")
-        click.echo("| clip | style | frames | source error | ratio t-1 | **with --temporal** | ratio t-5 | with --temporal (t-5) |")
+        click.echo("| clip | style | frames | source error | ratio t-1 | **with --temporal** | ratio t-5 | "
+                   "with --temporal (t-5) |")
         click.echo("|---|---|---:|---:|---:|---:|---:|---:|")
         for r in ratio_rows(clips_text.split(","), styles, frames, strength, log):
-            click.echo(f"| {r['clip']} | {r['style']} | {r['frames']} | {r['source_error']:.2f} | {r['ratio_raw']:.2f} | "
+            click.echo(f"| {r['clip']} | {r['style']} | {r['frames']} | {r['source_error']:.2f} | "
+                       f"{r['ratio_raw']:.2f} | "
                        f"**{r['ratio_temporal']:.2f}** | {r['ratio5_raw']:.2f} | {r['ratio5_temporal']:.2f} |")
         sys.stdout.flush()
         if with_fps:

@@ -91,7 +91,8 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
-            engine = with_temporal(with_resolution(loaded, resolution, trained_side_of(config)), temporal_config(temporal, temporal_strength))
+            engine = with_temporal(with_resolution(loaded, resolution, trained_side_of(config)),
+                                   temporal_config(temporal, temporal_strength))
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)
