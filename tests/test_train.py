@@ -276,10 +276,12 @@ def test_distill_from_a_cartoongan_teacher_with_cache_temporal_term_and_early_ex
     plain_args = dict(args, colour=False)
     plain = tmp_path / "plain.safetensors"
     save_generator(build_generator("fast", plain_args), plain, architecture="fast", args=plain_args, style="p",
-                   license="MIT")
+                   license="MIT", recipe={"steps": 7, "stage": "without the colour head"})
     grow = dict(mode="distill", cartoons=(), teacher=str(teacher), perceptual_weight=0.0, steps=1,
                 teacher_cache=str(tmp_path / "cache"), init_weights=str(plain))
     assert train(_config(image_dirs, vgg_file, tmp_path / "grown", generator_args=args, **grow), progress=False)
+    grown_recipe = read_metadata(tmp_path / "grown" / "tiny.safetensors")["recipe"]
+    assert grown_recipe["init_from"] == read_metadata(plain)["recipe"]      # the staged recipe is kept whole
     with pytest.raises(BadInputError, match="init-weights"):
         train(_config(image_dirs, vgg_file, tmp_path / "wider", generator_args=dict(args, width=16), **grow),
               progress=False)

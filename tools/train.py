@@ -16,7 +16,7 @@ EXAMPLES = """
 \b
 Examples:
   cartoonize-prep vgg          # once: the offline VGG16 into ~/.cache/cartoonize, found there by default
-  cartoonize-train --mode distill --teacher classic --photos data/photos --out runs/fast
+  cartoonize-train --mode distill --teacher hayao-full --photos data/photos --out runs/mine --perceptual-weight 0
   cartoonize-train --mode cartoongan --photos data/photos --cartoons data/cartoon --out runs/toon \\
       --architecture cartoongan --generator-args '{"base": 32, "blocks": 4}' --steps 4000
   cartoonize-train --out runs/toon --resume --steps 6000
@@ -49,7 +49,7 @@ def option(name: str, *decls: str, **kwargs):
 @option("photos", multiple=True, help="Folder/file of real photos or videos (repeatable).")
 @option("cartoons", multiple=True, help="Cartoon-domain folder/file (cartoongan mode; repeatable).")
 @option("smoothed", multiple=True, help="Edge-smoothed set from cartoonize-prep (default: made in memory).")
-@option("teacher", help="distill: 'classic' or a generator weights file.")
+@option("teacher", help="distill: 'classic', a bundled neural style (e.g. hayao-full) or a generator weights file.")
 @option("teacher_cache", help="distill: folder of cached teacher outputs (default: OUT/teacher_cache).")
 @option("val", multiple=True, help="Images/videos for sample grids (default: the first photos).")
 @option("out", help="Run folder (checkpoints, samples, weights).")

@@ -37,14 +37,26 @@ def classic_params(spec: str) -> ClassicParams:
     return ClassicParams(**values)
 
 
+def teacher_source(spec: str) -> str:
+    """A bundled neural style's name (``hayao-full``) -> its weights file; any other spec unchanged."""
+    from cartoonize.styles import BUNDLED_STYLES
+    style = BUNDLED_STYLES.get(spec)
+    if style is not None and style.weights is not None and not Path(spec).exists():
+        return str(style.weights)
+    return spec
+
+
 def make_teacher(spec: str, device: str | torch.device = "cpu") -> Teacher:
     """``"classic[:NAME=VALUE,...]"`` -> the classic filter (optionally with other parameters, e.g. a
-    bolder look that would be too slow as a filter); a path -> a trained generator loaded from weights."""
+    bolder look that would be too slow as a filter); a path or a bundled neural style's name
+    (``hayao-full``) -> that generator, loaded from its weights."""
+    spec = teacher_source(spec)
     if spec == "classic" or spec.startswith("classic:"):
         return ClassicFilter(classic_params(spec)).apply
     path = Path(spec)
     if not path.is_file():
-        raise BadInputError(f"teacher {spec!r}: neither 'classic' nor an existing generator weights file")
+        raise BadInputError(f"teacher {spec!r}: neither 'classic', a bundled neural style nor an existing "
+                            f"generator weights file")
     generator, _ = load_generator(path)
     model = RgbU8Model(generator.to(device)).eval()
 

@@ -27,12 +27,12 @@ from tqdm import tqdm
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.frames import nchw_to_rgb_u8_nhwc
 from cartoonize.generators import build_generator
-from cartoonize.weights import load_generator, save_generator
+from cartoonize.weights import load_generator, read_metadata, save_generator
 
 from .config import TrainConfig
 from .data import ImagePool, Jitter, list_media, to_tensor
 from .discriminator import PatchDiscriminator
-from .distill import make_teacher
+from .distill import make_teacher, teacher_source
 from .edge_smoothing import edge_smooth
 from .losses import (colour_loss, content_loss, d_loss, g_adversarial_loss, gram_style_loss, perceptual_loss,
                      temporal_loss, tv_loss)
@@ -113,7 +113,8 @@ def _train(config: TrainConfig, checkpoint: dict[str, Any] | None, progress: boo
         teacher = make_teacher(config.teacher, device)
         t0 = time.perf_counter()
         cache = Path(config.teacher_cache) if config.teacher_cache else out / "teacher_cache"
-        teacher_images = cached_teacher_outputs(config.teacher, teacher, photos.images, cache, progress=progress)
+        teacher_images = cached_teacher_outputs(teacher_source(config.teacher), teacher, photos.images, cache,
+                                                progress=progress)
         log(f"teacher {config.teacher}: {len(teacher_images)} targets in {time.perf_counter() - t0:.1f} s "
             f"(cache {cache})")
         val_teacher_u8 = np.stack([teacher(img) for img in val_u8])
@@ -259,6 +260,9 @@ def export(generator: torch.nn.Module, config: TrainConfig, history: list[dict[s
     recipe = {"trainer": "cartoonize-train", "mode": config.mode, "steps": config.steps,
               "final_losses": history[-1] if history else {}, "data_sources": list(config.data_sources),
               "config": config.to_dict()}
+    if config.init_weights and Path(config.init_weights).is_file():
+        # A staged recipe stays complete: the recipe of the weights this run started from, nested.
+        recipe["init_from"] = read_metadata(Path(config.init_weights)).get("recipe", {})
     save_generator(generator.float().to(memory_format=torch.contiguous_format).cpu().eval(), path,
                    architecture=config.architecture, args=dict(config.generator_args), style=config.style,
                    license=config.license, recipe=recipe, half=True, work_side=config.max_side)
