@@ -130,6 +130,14 @@ def load_backend(config: BackendConfig, announce=lambda line: print(line, file=s
             raise BadInputError(f"unknown backend {config.backend!r}; choose from {', '.join(BACKEND_NAMES)}")
 
 
+def check_request(config: BackendConfig) -> None:
+    """What load_backend refuses without loading anything (unknown style, bad weights file, a filter with
+    --fp16 or a GPU device): for commands that must refuse before opening a camera or other device."""
+    style = _style_of(config)
+    if style.kind == "filter" and config.backend in ("auto", "opencv"):
+        _check_filter_request(style, config)
+
+
 def _check_filter_request(style: Style, config: BackendConfig) -> None:
     """A filter runs in uint8 on the CPU: --fp16 or a GPU --device is refused, never silently dropped."""
     if config.fp16:

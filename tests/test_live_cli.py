@@ -84,6 +84,8 @@ def test_recording_keeps_capture_timing(tmp_path):
     (["--pattern", "--loop", "--preview"], "error: --loop applies to --input files only"),
     (["--pattern", "--preview", "--style", "nope"], "error: unknown style 'nope'"),
     (["--input", "/no/such/clip.mp4", "--preview", "--port", "0"], "error: /no/such/clip.mp4: no such file"),
+    (["--pattern", "--y4m", "--scale", "1.5"], "error: --scale must be in (0, 1], got 1.5"),   # engines/resize.py's
+    (["--pattern", "--y4m", "--style", "classic", "--device", "cuda"], "error: style 'classic' is a filter"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args, message):
     result = run_live(*args)

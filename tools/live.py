@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, load_backend
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, check_request, load_backend
 from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
@@ -119,6 +119,9 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
             first_style = resolve_style(style).name
 
         # Everything that can be refused is checked before a camera or device is opened.
+        config = BackendConfig(backend=backend, style=first_style or LIVE_STYLE, weights=weights,
+                               device=device, fp16=fp16)
+        check_request(config)
         sinks = []
         stats = LiveStats()
         window_sink = None
@@ -142,8 +145,6 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
             preview_sink = PreviewSink(host=host, port=port, stats=stats.snapshot)
             sinks.append(preview_sink)
 
-        config = BackendConfig(backend=backend, style=first_style or LIVE_STYLE, weights=weights,
-                               device=device, fp16=fp16)
         styles = [weights.stem] if weights is not None else _styles_to_cycle(first_style, backend)
 
         def load_style(name: str):
