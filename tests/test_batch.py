@@ -187,12 +187,12 @@ def test_a_failed_task_is_retried_once_then_reported(monkeypatch, tmp_path, carp
 
 def test_tasks_ask_for_gpus_only_when_the_engine_needs_cuda():
     from cartoonize.engines.backend import BackendConfig
-    from cartoonize.styles import DEFAULT_STYLE
     from cartoonize.tools.batch import needs_gpu
+    NEURAL = "hayao"   # a bundled neural style (the package default is the classic filter)
 
-    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE, device="cuda"), cluster_gpus=0)
-    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE, backend="tensorrt"), cluster_gpus=4)
-    assert needs_gpu(BackendConfig(style=DEFAULT_STYLE), cluster_gpus=4)           # auto, neural, GPUs there
-    assert not needs_gpu(BackendConfig(style=DEFAULT_STYLE), cluster_gpus=0)
-    assert not needs_gpu(BackendConfig(style=DEFAULT_STYLE, device="cpu"), cluster_gpus=4)
+    assert needs_gpu(BackendConfig(style=NEURAL, device="cuda"), cluster_gpus=0)
+    assert needs_gpu(BackendConfig(style=NEURAL, backend="tensorrt"), cluster_gpus=4)
+    assert needs_gpu(BackendConfig(style=NEURAL), cluster_gpus=4)           # auto, neural, GPUs there
+    assert not needs_gpu(BackendConfig(style=NEURAL), cluster_gpus=0)
+    assert not needs_gpu(BackendConfig(style=NEURAL, device="cpu"), cluster_gpus=4)
     assert not needs_gpu(BackendConfig(style="classic"), cluster_gpus=4)            # the filter runs on CPUs

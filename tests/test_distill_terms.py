@@ -92,3 +92,11 @@ def test_colour_head_needs_the_skip_path():
     from cartoonize.generators import FastGenerator
     with pytest.raises(ValueError, match="skip"):
         FastGenerator(16, 1, skip=False, colour=True)
+
+
+def test_a_bundled_style_name_is_a_teacher():
+    from cartoonize.styles import resolve_style
+    from cartoonize.train.distill import teacher_source
+    assert teacher_source("hayao-full") == str(resolve_style("hayao-full").weights)
+    assert teacher_source("classic:levels=5") == "classic:levels=5"
+    assert teacher_source("some/file.safetensors") == "some/file.safetensors"

@@ -146,7 +146,7 @@ def test_classic_teacher_parameters():
     assert not np.array_equal(bold(_scene(1)), plain(_scene(1)))
     with pytest.raises(BadInputError, match="NAME=VALUE"):
         classic_params("classic:nonsense=1")
-    with pytest.raises(BadInputError, match="neither 'classic' nor"):
+    with pytest.raises(BadInputError, match="neither 'classic', a bundled neural style nor"):
         make_teacher("missing.safetensors")
 
 
