@@ -1,10 +1,10 @@
 """Render the README picture: frames of the sample clips | the default style | other bundled styles.
 
-Usage: python train/recipes/readme_picture.py docs/images/before_after.jpg [--styles hayao,shinkai,hayao-full,classic]
+Usage: python train/recipes/readme_picture.py docs/images/before_after.jpg [--styles classic,hayao,shinkai,hayao-full]
 
-Each row is one frame (Big Buck Bunny at 1/3, bikes.mp4 at 1/2, carphone at 1/2: two real clips
-held out of training and one animated), each column a style run as cartoonize-video runs it on a
-CPU: at the style's trained scale with guided upsampling back to the frame size.
+Rows: a Big Buck Bunny frame (animated), a bikes.mp4 frame and the astronaut photo (real, both held
+out of training: train/recipes/make_sets.py); columns: each style as cartoonize-video runs it on a
+CPU, at the style's trained scale with guided upsampling back to the frame size.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from cartoonize.engines.backend import BackendConfig, load_backend, trained_side_of
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.samples import sample_clip
-from cartoonize.train.data import read_video_frames
+from cartoonize.train.data import read_image, read_video_frames
 
 
 def label(rgb_u8_hwc: np.ndarray, text: str) -> np.ndarray:
@@ -31,11 +31,12 @@ def label(rgb_u8_hwc: np.ndarray, text: str) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
-    ap.add_argument("--styles", default="hayao,shinkai,hayao-full,classic")
+    ap.add_argument("--styles", default="classic,hayao,shinkai,hayao-full")
     ap.add_argument("--tile-height", type=int, default=216)
+    ap.add_argument("--photo", type=Path, default=Path("data/sets/heldout/skimage_astronaut.png"))
     args = ap.parse_args()
     frames = [read_video_frames(sample_clip("bigbuckbunny.mp4"), 4)[1], read_video_frames(sample_clip("bikes.mp4"), 3)[1],
-              read_video_frames(sample_clip("carphone_pristine.mp4"), 3)[1]]
+              read_image(args.photo)]
     columns = [("input", frames)]
     for name in args.styles.split(","):
         config = BackendConfig(style=name, device="cpu")
