@@ -146,19 +146,28 @@ def test_frame_grabber_gives_the_last_frame_of_a_short_clip_and_refuses_an_empty
         grab_frame(tmp_path / "empty.mp4", 12)
 
 
-def test_a_full_disk_while_recording_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
-    import errno
+class FullDisk:
+    """Stands in for the recording's output container once the disk is full: muxing fails with ENOSPC."""
 
+    def __init__(self, real):
+        self.real = real
+
+    def mux(self, packets):
+        import errno
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+        self.real.close()
+
+
+def test_a_full_disk_while_recording_is_one_line_and_leaves_no_partial_file(tmp_path):
     from cartoonize.errors import CartoonizeError
 
     path = tmp_path / "rec.mp4"
     sink = RecordSink(path)
     sink.open(SourceInfo("test", 64, 48, 30.0))
     sink.write(patches(64, 48), SimpleNamespace(t_capture=0.0))
-
-    def full(packets):
-        raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(sink._output, "mux", full)
+    sink._output = FullDisk(sink._output)
     with pytest.raises(CartoonizeError) as error:
         sink.write(patches(64, 48), SimpleNamespace(t_capture=0.04))
     assert str(error.value) == (f"{path}: writing failed (No space left on device), nothing was written; "

@@ -154,7 +154,7 @@ def test_recording_with_an_unknown_container_is_bad_input(tmp_path):
     result = run_live("--pattern", "--record", str(tmp_path / "out.notacontainer"), "--frames", "3")
     assert result.returncode == 2
     errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot tell the container from the extension" in errors[0]
+    assert len(errors) == 1 and "no container format for extension '.notacontainer'" in errors[0]
     assert not (tmp_path / "out.notacontainer").exists()
 
 
