@@ -26,6 +26,7 @@ from cartoonize.quality import psnr
 from cartoonize.train.data import IMAGE_SUFFIXES, list_media, read_image
 from cartoonize.train.teacher_cache import cached_teacher_outputs
 from cartoonize.weights import load_generator
+from grids import label, stack_rows   # train/recipes/grids.py (this script's folder is on sys.path)
 
 
 def load_student(path: Path) -> torch.nn.Module:
@@ -41,13 +42,6 @@ def load_student(path: Path) -> torch.nn.Module:
 def run(model: RgbU8Model, rgb_u8_hwc: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return model(torch.from_numpy(np.ascontiguousarray(rgb_u8_hwc))[None])[0].numpy()
-
-
-def label(rgb_u8_hwc: np.ndarray, text: str) -> np.ndarray:
-    out = rgb_u8_hwc.copy()
-    cv2.rectangle(out, (0, 0), (8 + 9 * len(text), 20), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 def main() -> int:
@@ -67,7 +61,7 @@ def main() -> int:
         h, w = img.shape[:2]
         s = min(1.0, args.side / max(h, w))
         photos.append((f.name, cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)))
-    print(f"| style | photo | student vs teacher (dB) | input vs teacher (dB) |")
+    print("| style | photo | student vs teacher (dB) | input vs teacher (dB) |")
     print("|---|---|---:|---:|")
     summary = []
     for pair in args.pair:
@@ -93,10 +87,7 @@ def main() -> int:
         if args.grids:
             args.grids.mkdir(parents=True, exist_ok=True)
             for k in range(0, len(rows), 4):
-                chunk = rows[k:k + 4]
-                width = max(r.shape[1] for r in chunk)
-                grid = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255)
-                                       for r in chunk], axis=0)
+                grid = stack_rows(rows[k:k + 4])
                 cv2.imwrite(str(args.grids / f"{name}_heldout_{k // 4 + 1}.jpg"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, 85])
     for name, mean, worst in summary:

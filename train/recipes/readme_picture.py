@@ -19,13 +19,7 @@ from cartoonize.engines.backend import BackendConfig, load_backend, trained_side
 from cartoonize.engines.resize import ResolutionConfig, with_resolution
 from cartoonize.samples import sample_clip
 from cartoonize.train.data import read_image, read_video_frames
-
-
-def label(rgb_u8_hwc: np.ndarray, text: str) -> np.ndarray:
-    out = rgb_u8_hwc.copy()
-    cv2.rectangle(out, (0, 0), (10 + 10 * len(text), 24), (0, 0, 0), -1)
-    cv2.putText(out, text, (5, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+from grids import label, stack_rows   # train/recipes/grids.py (this script's folder is on sys.path)
 
 
 def main() -> None:
@@ -49,8 +43,7 @@ def main() -> None:
         size = (round(w * args.tile_height / h), args.tile_height)
         rows.append(np.concatenate([label(cv2.resize(outs[i], size, interpolation=cv2.INTER_AREA), name)
                                     for name, outs in columns], axis=1))
-    width = max(r.shape[1] for r in rows)
-    grid = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    grid = stack_rows(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(args.out, grid.shape[1], "x", grid.shape[0])
