@@ -25,6 +25,21 @@ DEVICE_HELP = ("cpu, cuda or cuda:N (neural styles). Default: auto picks (a CUDA
                "torch and onnxruntime use the CPU, tensorrt and torch-compiled the GPU.")
 
 
+def resolution_options(command):
+    """--scale, --max-side and --tile of the commands that run a style on pictures or videos. Only the types
+    are given here: ResolutionConfig (engines/resize.py) validates the values, in one place."""
+    command = click.option("--tile", type=click.IntRange(32, None),
+                           help="Run the style in overlapping tiles of at most this many pixels a side "
+                                "(for memory).")(command)
+    command = click.option("--max-side", type=click.IntRange(16, None),
+                           help="Run the style with the longer side at most this many pixels (guided upsampling "
+                                "back).")(command)
+    return click.option("--scale", type=float,
+                        help="Run the style at this fraction of the size, 0 < F <= 1; guided upsampling restores "
+                             "full size. Default: on a CPU, the style's trained scale (said in the first line); "
+                             "else 1.")(command)
+
+
 def _sigterm_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 

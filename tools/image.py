@@ -24,7 +24,7 @@ from cartoonize.images import (IMAGE_EXTENSIONS, QUALITY_FORMATS, check_output_i
                                read_image, write_image)
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
-from .common import reported_errors
+from .common import reported_errors, resolution_options
 from .inputs import expand_inputs
 
 EXAMPLES = """
@@ -82,13 +82,7 @@ def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None,
               help="Inference engine; auto says what it picked and why.")
 @click.option("--device", help="cpu, cuda or cuda:N (neural styles); default: auto picks.")
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
-@click.option("--scale", type=click.FloatRange(0, 1, min_open=True),
-              help="Run the style at this fraction of the size; guided upsampling restores full size. "
-                   "Default: on a CPU, the style's trained scale; else 1.")
-@click.option("--max-side", type=click.IntRange(16, None),
-              help="Run the style with the longer side at most this many pixels (guided upsampling back).")
-@click.option("--tile", type=click.IntRange(32, None),
-              help="Run the style in overlapping tiles of at most this many pixels a side (for memory).")
+@resolution_options
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-image lines or notes; only warnings and errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")

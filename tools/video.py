@@ -20,7 +20,7 @@ from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
-from .common import DEVICE_HELP, reported_errors
+from .common import DEVICE_HELP, reported_errors, resolution_options
 
 EXAMPLES = """
 \b
@@ -48,13 +48,7 @@ Examples:
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Frames per inference call.")
-@click.option("--scale", type=float,
-              help="Run the style at this fraction of the frame size, 0 < F <= 1; guided upsampling restores "
-                   "full size. Default: on a CPU, the style's trained scale (said in the first line); else 1.")
-@click.option("--max-side", type=click.IntRange(16, None),
-              help="Run the style with the longer side at most this many pixels (guided upsampling back).")
-@click.option("--tile", type=click.IntRange(32, None),
-              help="Run the style in overlapping tiles of at most this many pixels a side (for GPU memory).")
+@resolution_options
 @click.option("--temporal", is_flag=True,
               help=f"Stabilise against flicker: blend the previous output along the optical flow where it is "
                    f"reliable (strength {DEFAULT_STRENGTH}; docs/QUALITY.md).")
