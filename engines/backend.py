@@ -66,6 +66,28 @@ class BackendConfig:
     cache_dir: Path | None = None  # TensorRT engine cache; None = $CARTOONIZE_CACHE_DIR or ~/.cache/cartoonize/engines
 
 
+class WrappedBackend:
+    """Base of the backends that wrap another (reduced resolution, temporal stabilisation): they keep the
+    inner backend's name, device and precision, add their setting to its style, and close it with them.
+    Subclasses implement ``infer``."""
+
+    def __init__(self, inner: Backend, setting: str):
+        self.inner = inner
+        self.name = inner.name
+        self.device = inner.device
+        self.precision = inner.precision
+        self.style = f"{inner.style} ({setting})"
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def describe(backend: Backend) -> str:
     """One line saying what runs: 'torch cpu fp32, style hayao'."""
     return f"{backend.name} {backend.device} {backend.precision}, style {backend.style}"

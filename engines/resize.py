@@ -29,6 +29,8 @@ import numpy as np
 from cartoonize.errors import BadInputError
 from cartoonize.frames import check_rgb_u8_nhwc
 
+from .backend import WrappedBackend
+
 
 @dataclass(frozen=True)
 class ResolutionConfig:
@@ -160,16 +162,12 @@ def infer_tiled(infer: Callable[[np.ndarray], np.ndarray], rgb_u8_nhwc: np.ndarr
     return np.clip(total / weight + 0.5, 0, 255).astype(np.uint8)
 
 
-class ResolutionBackend:
+class ResolutionBackend(WrappedBackend):
     """Wraps a backend: shrink, stylize (maybe in tiles), guided-upsample. Same protocol as any backend."""
 
     def __init__(self, inner, config: ResolutionConfig):
-        self.inner = inner
+        super().__init__(inner, config.describe())
         self.config = config
-        self.name = inner.name
-        self.device = inner.device
-        self.precision = inner.precision
-        self.style = f"{inner.style} ({config.describe()})"
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self.config.tile is None:
@@ -186,15 +184,6 @@ class ResolutionBackend:
         styled = self._run(small)
         return np.stack([guided_upsample(s, o, f, self.config.radius, self.config.eps)
                          for s, o, f in zip(small, styled, rgb_u8_nhwc)])
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __enter__(self) -> "ResolutionBackend":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def at_trained_scale(config: ResolutionConfig, work_side: int | None, device: str) -> ResolutionConfig:

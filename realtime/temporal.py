@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from cartoonize.errors import BadInputError
+from cartoonize.engines.backend import WrappedBackend
 from cartoonize.frames import check_rgb_u8_nhwc
 from cartoonize.quality import DIS_PRESETS, FlowEstimator
 
@@ -157,31 +158,18 @@ def work_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     return max(8, round(width * factor)), max(8, round(height * factor))
 
 
-class TemporalBackend:
+class TemporalBackend(WrappedBackend):
     """Wraps a backend: stylise, then stabilise each frame in order. For file mode (frames arrive in order)."""
 
     def __init__(self, inner, config: TemporalConfig):
-        self.inner = inner
+        super().__init__(inner, config.describe())
         self.config = config
-        self.name = inner.name
-        self.device = inner.device
-        self.precision = inner.precision
-        self.style = f"{inner.style} ({config.describe()})"
         self.stabiliser = TemporalStabiliser(config)
 
     def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
         check_rgb_u8_nhwc(rgb_u8_nhwc)
         stylised = self.inner.infer(rgb_u8_nhwc)
         return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __enter__(self) -> "TemporalBackend":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def temporal_config(enabled: bool, strength: float | None) -> TemporalConfig | None:
