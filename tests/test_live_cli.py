@@ -16,13 +16,18 @@ import urllib.request
 import av
 import pytest
 
-from conftest import read_video
+from conftest import read_video, run_in_process
 
 LIVE = [sys.executable, "-m", "cartoonize.tools.live"]
 
 
 def run_live(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(LIVE + list(args), capture_output=True, timeout=timeout, **kw)
+
+
+def live_in_process(*args, env=None) -> subprocess.CompletedProcess:
+    from cartoonize.tools.live import main
+    return run_in_process(main, args, env=env)
 
 
 def one_error_line(stderr: bytes | str) -> str:
@@ -72,7 +77,7 @@ def test_recording_keeps_capture_timing(tmp_path):
     # Timestamps are capture times, not frame counts: the kept frames span about their 30 fps
     # capture spacing (10% slack for the pacing of a loaded machine), not 1/1000 s or 0.
     assert times[-1] >= 0.9 * (written - 1) / 30
-    again = run_live("--pattern", "--record", str(out), "--frames", "2")
+    again = live_in_process("--pattern", "--record", str(out), "--frames", "2")
     assert again.returncode == 2
     assert one_error_line(again.stderr) == f"error: {out}: already exists (use --overwrite to replace it)"
 
@@ -88,14 +93,14 @@ def test_recording_keeps_capture_timing(tmp_path):
     (["--pattern", "--y4m", "--style", "classic", "--device", "cuda"], "error: style 'classic' is a filter"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args, message):
-    result = run_live(*args)
+    result = live_in_process(*args)
     assert result.returncode == 2
     assert one_error_line(result.stderr).startswith(message)
 
 
 def test_window_without_a_display_says_so_in_one_line_and_exits_2():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = run_live("--pattern", "--window", env=env)
+    result = live_in_process("--pattern", "--window", env=env)
     assert result.returncode == 2
     line = one_error_line(result.stderr)
     assert line.startswith("error: --window cannot open: no display (DISPLAY and WAYLAND_DISPLAY are unset)")
@@ -151,7 +156,7 @@ def test_live_benchmark_reports_latency_percentiles_and_rates():
 
 
 def test_recording_with_an_unknown_container_is_bad_input(tmp_path):
-    result = run_live("--pattern", "--record", str(tmp_path / "out.notacontainer"), "--frames", "3")
+    result = live_in_process("--pattern", "--record", str(tmp_path / "out.notacontainer"), "--frames", "3")
     assert result.returncode == 2
     errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "no container format for extension '.notacontainer'" in errors[0]

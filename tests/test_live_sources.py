@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,7 +15,7 @@ from cartoonize.realtime import live_source
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import CameraLostError, LiveSourceConfig, open_live_source
 
-from conftest import pattern_rgb, write_clip
+from conftest import pattern_rgb, run_in_process, write_clip
 from test_live_pipeline import FakeBackend, ListSink, live_threads
 
 
@@ -161,13 +159,14 @@ def test_cli_camera_lost_exits_1_with_one_line(monkeypatch, tmp_path):
 @pytest.mark.parametrize("target, message", [("63", "error: camera 63: cannot be opened"),
                                              ("/dev/video-missing", "error: camera /dev/video-missing: no such device")])
 def test_cli_camera_that_cannot_open_exits_2_with_one_line(target, message):
-    result = subprocess.run([sys.executable, "-m", "cartoonize.tools.live", "--camera", target, "--preview",
-                             "--port", "0"], capture_output=True, text=True, timeout=120)
+    from cartoonize.tools.live import main
+    result = run_in_process(main, ["--camera", target, "--preview", "--port", "0"])
     if target == "63" and result.returncode == 0:
         pytest.skip("this machine has a camera at index 63")
-    assert result.returncode == 2, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith(message)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert stderr.startswith(message)
 
 
 def test_stream_url_source_reads_over_http(tmp_path):

@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,6 +17,8 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
+
+from conftest import run_in_process
 
 from cartoonize.engines.backend import BackendConfig, load_backend
 from cartoonize.errors import BadInputError
@@ -171,10 +172,10 @@ def test_busy_port_is_a_clear_error():
         port = busy.getsockname()[1]
         with pytest.raises(BadInputError, match=f"port {port} on 127.0.0.1 is in use"):
             PreviewSink("127.0.0.1", port)
-        result = subprocess.run([sys.executable, "-m", "cartoonize.tools.live", "--pattern", "--preview",
-                                 "--port", str(port)], capture_output=True, text=True, timeout=120)
+        from cartoonize.tools.live import main
+        result = run_in_process(main, ["--pattern", "--preview", "--port", str(port)])
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert result.stderr.decode().strip().splitlines() == [
         f"error: port {port} on 127.0.0.1 is in use (another cartoonize-live?): choose another with --port, "
         f"or --port 0 for any free port"]
 

@@ -15,8 +15,8 @@ def test_the_cpu_torch_command_comes_before_the_quickstart():
 
 
 def test_a_quick_test_command_stands_next_to_the_full_one():
-    full = README.index('python -m pytest -q   #')
-    quick = README.index('python -m pytest -q -m "not slow"')
+    full = README.index('python -m pytest -q -n 2   #')
+    quick = README.index('python -m pytest -q -n 2 -m "not slow"')
     assert 0 < quick - full < 200
 
 

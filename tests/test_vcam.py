@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import glob
 import re
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+
+from conftest import run_in_process
 from click.testing import CliRunner
 
 pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="pyvirtualcam missing: pip install -e '.[test]'")
@@ -77,11 +78,11 @@ def test_registered_backend_receives_frames_of_the_right_shape_and_rate(recordin
 def test_no_virtual_camera_device_is_one_line_with_setup_steps():
     if glob.glob("/dev/video*"):
         pytest.skip("this machine has /dev/video devices; the missing-device error cannot be provoked")
-    result = subprocess.run([sys.executable, "-m", "cartoonize.tools.live", "--pattern", "--vcam", "--frames", "3"],
-                            capture_output=True, text=True, timeout=120)
+    result = run_in_process(main, ["--pattern", "--vcam", "--frames", "3"])
+    stderr = result.stderr.decode()
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr
     assert errors[0].startswith("error: no usable virtual camera device (")
     assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in errors[0]
 
