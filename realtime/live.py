@@ -42,8 +42,9 @@ _TICK_S = 0.05       # how often the caller's thread checks duration, window key
 class LiveConfig:
     mirror: bool = False               # flip left-right, as people expect of a self view
     max_fps: float | None = None       # cartoonize at most this many frames per second (saves CPU/GPU)
-    scale: float = 1.0                 # inference at this fraction of the source size (guided upsampling back,
-                                       # engines/resize.py); outputs keep the source size
+    scale: float | None = None         # inference at this fraction of the source size (guided upsampling back,
+                                       # engines/resize.py); outputs keep the source size. None: as cartoonize-video,
+                                       # a neural style runs at its trained size on a CPU, full size on a GPU
     hud: bool = False                  # draw live stats onto frames for sinks a person watches (window, preview)
     max_frames: int | None = None      # end after this many processed frames (tests, benchmarks)
     duration_s: float | None = None    # end after this many seconds
@@ -163,7 +164,8 @@ class LivePipeline:
 
     def __init__(self, source, sinks: Sequence[LiveSink], load_style: Callable[[str], Backend],
                  styles: Sequence[str], config: LiveConfig = LiveConfig(), window=None,
-                 stats: LiveStats | None = None, log: Callable[[str], None] = lambda m: None):
+                 stats: LiveStats | None = None, log: Callable[[str], None] = lambda m: None,
+                 trained_side: Callable[[str], int | None] = lambda name: None):
         if not styles:
             raise ValueError("at least one style is needed")
         # Reduced resolution goes through the engines' wrapper, as in file mode: one validation, one
@@ -176,6 +178,7 @@ class LivePipeline:
         self.config = config
         self.styles = list(styles)
         self._load_style = load_style
+        self._trained_side = trained_side   # style name -> its trained longer side (None: filters, unknown)
         self._log = log
         self.stats = stats if stats is not None else LiveStats()   # shared with the preview page
         self.interrupted = False          # ended by Ctrl-C / SIGTERM
@@ -260,7 +263,7 @@ class LivePipeline:
         return self._backend.infer(rgb_u8_hwc[None])[0]
 
     def _load(self, name: str) -> Backend:
-        return with_resolution(self._load_style(name), self._resolution)
+        return with_resolution(self._load_style(name), self._resolution, self._trained_side(name))
 
     def _change_style(self) -> None:
         self._switch_style.clear()
@@ -336,6 +339,7 @@ class LivePipeline:
         try:
             self._backend = self._load(self.styles[0])
             self.stats.restart(engine_label(self._backend), self._backend.style)
+            self._log(f"style {self._backend.style} ({engine_label(self._backend)})")   # incl. its working size
             for sink in self.sinks:
                 sink.open(self.info)
                 opened.append(sink)

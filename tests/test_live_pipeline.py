@@ -135,6 +135,22 @@ def test_output_is_the_backend_result_at_source_size_and_scale_runs_inference_sm
     assert np.abs(out.astype(int) - inverted).mean() < np.abs(out.astype(int) - frame.rgb_u8_hwc).mean()
 
 
+def test_open_scale_runs_a_neural_style_at_its_trained_size_on_a_cpu_and_says_so():
+    # As cartoonize-video: with no --scale a style trained at 80 px runs at 80 px on the CPU; an explicit
+    # scale wins; a style with no trained size (a filter) runs at full size.
+    runs = {}
+    cases = [("open", LiveConfig(max_frames=2), 80), ("explicit", LiveConfig(max_frames=2, scale=1.0), 80),
+             ("filter", LiveConfig(max_frames=2), None)]
+    for label, config, side in cases:
+        backend = FakeBackend()
+        stats = LivePipeline(pattern(160, 120), [ListSink()], lambda n, b=backend: b, ["invert"], config,
+                             trained_side=lambda name, s=side: s).run()
+        runs[label] = (backend.input_shapes[0], stats.style)
+    assert runs["open"][0] == (1, 60, 80, 3) and "trained scale, max side 80" in runs["open"][1]
+    assert runs["explicit"][0] == (1, 120, 160, 3) and runs["explicit"][1] == "invert"
+    assert runs["filter"][0] == (1, 120, 160, 3) and runs["filter"][1] == "invert"
+
+
 def test_mirror_flips_left_right():
     sink = ListSink()
     LivePipeline(pattern(), [sink], lambda n: FakeBackend(), ["invert"], LiveConfig(max_frames=2, mirror=True)).run()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, load_backend
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, load_backend, trained_side_of
 from cartoonize.realtime.live import LiveConfig, LivePipeline, NullSink
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
 from cartoonize.realtime.live_stats import LiveStats
@@ -32,10 +32,11 @@ def measure_live(source_config: LiveSourceConfig, backend_config: BackendConfig,
                  live: LiveConfig = LiveConfig(), preview: bool = False) -> dict:
     """Run the live pipeline for a warm-up, then ``seconds`` more; the second run's stats."""
     load = lambda name: load_backend(backend_config, announce=lambda m: None)  # noqa: E731
+    side = lambda name: trained_side_of(backend_config)  # noqa: E731 - the style's trained size, as cartoonize-live
     # Warm-up run: first-call costs (allocations, thread pools, JIT) stay out of the numbers.
     style = backend_config.weights.stem if backend_config.weights is not None else backend_config.style
     LivePipeline(open_live_source(source_config), [NullSink()], load, [style],
-                 LiveConfig(duration_s=_WARMUP_S, scale=live.scale)).run()
+                 LiveConfig(duration_s=_WARMUP_S, scale=live.scale), trained_side=side).run()
     stats = LiveStats()
     sinks = [NullSink()]
     if preview:
@@ -43,7 +44,7 @@ def measure_live(source_config: LiveSourceConfig, backend_config: BackendConfig,
         sinks = [PreviewSink("127.0.0.1", 0, stats.snapshot)]
     source = open_live_source(source_config)
     run = LiveConfig(mirror=live.mirror, max_fps=live.max_fps, scale=live.scale, duration_s=seconds)
-    LivePipeline(source, sinks, load, [style], run, stats=stats).run()
+    LivePipeline(source, sinks, load, [style], run, stats=stats, trained_side=side).run()
     p50, p95 = stats.run_latency_ms()
     elapsed = max(1e-9, stats.clock() - stats.started)
     snapshot = stats.snapshot()
@@ -69,7 +70,7 @@ def measure_live(source_config: LiveSourceConfig, backend_config: BackendConfig,
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True)
 @click.option("--device", help=DEVICE_HELP)
 @click.option("--fp16", is_flag=True)
-@click.option("--scale", type=float, default=1.0, show_default=True, help="As cartoonize-live --scale.")
+@click.option("--scale", type=float, help="As cartoonize-live --scale (default: the style's trained size on a CPU).")
 @click.option("--preview", is_flag=True, help="Include the browser preview's JPEG encoding as the sink.")
 @click.option("--seconds", type=click.FloatRange(1, 3600), default=20.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
@@ -89,7 +90,8 @@ def main(input_target, width, height, fps, style, weights, untrained, backend, d
         if as_json:
             click.echo(json.dumps(result, indent=2))
             return
-        click.echo(f"{result['source']}; {result['backend']}, style {result['style']}, scale {scale:g}, "
+        click.echo(f"{result['source']}; {result['backend']}, style {result['style']}"
+                   f"{'' if scale is None else f', scale {scale:g}'}, "
                    f"sink {result['sink']}, {result['seconds']:.1f} s")
         rows = [("input fps", result["input_fps"]), ("output fps", result["output_fps"]),
                 ("dropped as stale", result["frames_dropped"]), ("latency p50 ms", result["latency_ms_p50"]),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, check_request, load_backend
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, check_request, load_backend, trained_side_of
 from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
@@ -66,9 +66,10 @@ def _styles_to_cycle(first: str, backend: str) -> list[str]:
 @click.option("--fp16", is_flag=True, help="Half precision (CUDA); an error where it cannot run.")
 @click.option("--mirror", is_flag=True, help="Flip left-right, like a mirror (self view).")
 @click.option("--max-fps", type=click.FloatRange(0.5, 240), help="Cartoonize at most this many frames per second.")
-@click.option("--scale", type=float, default=1.0, show_default=True,
+@click.option("--scale", type=float,
               help="Run the style at this fraction of the size, 0 < F <= 1 (faster; guided upsampling back, "
-                   "as cartoonize-video); outputs keep the source size.")
+                   "as cartoonize-video); outputs keep the source size. Default: a neural style runs at the size it "
+                   "was trained at on a CPU (said in its line), full size on a GPU; 1 = full size.")
 @click.option("--temporal", is_flag=True,
               help=f"Stabilise against flicker along the optical flow (strength {DEFAULT_STRENGTH}; window hotkey t).")
 @click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
@@ -147,9 +148,11 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
 
         styles = [weights.stem] if weights is not None else _styles_to_cycle(first_style, backend)
 
+        def wanted(name: str) -> BackendConfig:
+            return config if weights is not None or name == first_style else replace(config, style=name)
+
         def load_style(name: str):
-            wanted = config if weights is not None or name == first_style else replace(config, style=name)
-            return load_backend(wanted, announce=log)
+            return load_backend(wanted(name), announce=log)
 
         kind = "camera" if camera is not None else "file" if input_target is not None else "pattern"
         source_config = LiveSourceConfig(kind=kind, target=camera or input_target or "", width=width, height=height,
@@ -167,7 +170,8 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
             log(f"preview: {shown}  (stream {preview_sink.url}stream.mjpg, stats {preview_sink.url}stats.json)")
         live = LiveConfig(mirror=mirror, max_fps=max_fps, scale=scale, hud=hud, max_frames=max_frames,
                           duration_s=duration, temporal=temporal_config(temporal, temporal_strength))
-        pipeline = LivePipeline(source, sinks, load_style, styles, live, window=window_sink, stats=stats, log=log)
+        pipeline = LivePipeline(source, sinks, load_style, styles, live, window=window_sink, stats=stats, log=log,
+                                trained_side=lambda name: trained_side_of(wanted(name)))
         try:
             pipeline.run()
         finally:

@@ -1,7 +1,8 @@
 """Regenerate the tables of docs/QUALITY.md: warping-error ratio of every bundled style, without and with
 run-time stabilisation, on the sample clips; optionally the end-to-end fps cost and a ghosting crop.
 
-Usage: ``python -m cartoonize.tools.quality_table [--frames 60] [--fps] [--crop docs/images/temporal_bikes.jpg]``
+Usage: ``python -m cartoonize.tools.quality_table [--frames 60] [--fps] [--crop docs/images/temporal_bikes.jpg]
+[--cache runs/stylised]``
 
 Style-agnostic: it measures whatever ``cartoonize.styles.BUNDLED_STYLES`` holds when it runs (rerun it
 when the bundled styles change). Each clip is decoded once; every style's raw and stabilised output
@@ -44,10 +45,43 @@ def style_engine(style: str) -> Iterator:
         yield with_resolution(loaded, ResolutionConfig(), trained_side_of(config))
 
 
-def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength: float,
-               log=lambda m: None) -> list[dict]:
+def style_fingerprint(style: str) -> str:
+    """Name + the first bytes of the weights' SHA-256 (classic: its name): a cache key that changes with the style."""
+    import hashlib
+
+    from cartoonize.styles import resolve_style
+    weights = resolve_style(style).weights
+    return style if weights is None else f"{style}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
+
+
+def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cache: Path | None) -> list[np.ndarray]:
+    """The style's raw output for each source frame, as cartoonize-video makes it. With ``cache`` (a folder) the
+    frames are kept there as one .npy per clip and style (the first N frames), so that reruns (a new stabiliser setting,
+    another strength) skip the network: the CartoonGAN generators take seconds a frame on a CPU."""
+    from cartoonize.files import write_atomic
+    path = None
+    if cache is not None:
+        path = Path(cache) / f"{Path(clip).stem}-{style_fingerprint(engine_style)}.npy"
+        if path.is_file():
+            stored = np.load(path, mmap_mode="r", allow_pickle=False)   # the first N frames of the clip
+            if len(stored) >= len(source) and stored.shape[1:] == source[0].shape:
+                return [np.array(frame) for frame in stored[:len(source)]]
+    with style_engine(engine_style) as engine:
+        out = [engine.infer(src[None])[0] for src in source]
+    if path is not None:
+        import io
+        buffer = io.BytesIO()
+        np.save(buffer, np.stack(out), allow_pickle=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(buffer.getvalue(), path)
+    return out
+
+
+def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, log=lambda m: None,
+               cache: Path | None = None) -> list[dict]:
+    """Warping-error rows for every clip and style: raw output, and stabilised with the TemporalConfig ``config``."""
     from cartoonize.quality import WarpingErrorMeter
-    from cartoonize.realtime.temporal import TemporalConfig, TemporalStabiliser
+    from cartoonize.realtime.temporal import TemporalStabiliser
     from cartoonize.samples import sample_clip
     rows = []
     for clip in clips:
@@ -55,13 +89,11 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, strength
         for style in styles:
             started = time.perf_counter()
             meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
-            stabiliser = TemporalStabiliser(TemporalConfig(strength=strength))
-            with style_engine(style) as engine:
-                for src in source:
-                    out = engine.infer(src[None])[0]
-                    videos = {"raw": out, "temporal": stabiliser.step(src, out)}
-                    for meter in meters:
-                        meter.add(src, videos)
+            stabiliser = TemporalStabiliser(config)
+            for src, out in zip(source, stylised_frames(style, clip, source, cache)):
+                videos = {"raw": out, "temporal": stabiliser.step(src, out)}
+                for meter in meters:
+                    meter.add(src, videos)
             short, long = (m.result() for m in meters)
             rows.append({"clip": clip, "style": style, "frames": len(source), "source_error": short.source,
                          "ratio_raw": short.ratio("raw"), "ratio_temporal": short.ratio("temporal"),
@@ -150,8 +182,10 @@ def ghosting_crop(out_path: Path, strength: float, frames_to_scan: int = 120) ->
 @click.option("--fps-clips", default="bigbuckbunny.mp4", show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 9), default=1, show_default=True, help="fps runs per mode (median).")
 @click.option("--crop", type=click.Path(path_type=Path), help="Write the ghosting crop image here.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep each style's raw frames here (.npy) and reuse them on reruns (the -full styles are slow).")
 @click.option("--debug", is_flag=True)
-def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds, crop, debug) -> None:
+def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds, crop, cache, debug) -> None:
     """Print the QUALITY.md / BENCHMARKS.md tables as Markdown (progress on stderr)."""
     with reported_errors(debug):
         from cartoonize.realtime.temporal import DEFAULT_STRENGTH
@@ -168,7 +202,8 @@ def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds,
         click.echo("| clip | style | frames | source error | ratio t-1 | **with --temporal** | ratio t-5 | "
                    "with --temporal (t-5) |")
         click.echo("|---|---|---:|---:|---:|---:|---:|---:|")
-        for r in ratio_rows(clips_text.split(","), styles, frames, strength, log):
+        from cartoonize.realtime.temporal import TemporalConfig
+        for r in ratio_rows(clips_text.split(","), styles, frames, TemporalConfig(strength=strength), log, cache):
             click.echo(f"| {r['clip']} | {r['style']} | {r['frames']} | {r['source_error']:.2f} | "
                        f"{r['ratio_raw']:.2f} | "
                        f"**{r['ratio_temporal']:.2f}** | {r['ratio5_raw']:.2f} | {r['ratio5_temporal']:.2f} |")
