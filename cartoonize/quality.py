@@ -169,6 +169,10 @@ class FlowEstimator:
         forward = self._dis.calc(grey_previous, grey_current, None)
         return backward, fb_consistent(backward, forward, self.fb_alpha, self.fb_beta)
 
+    def backward_only(self, grey_current: np.ndarray, grey_previous: np.ndarray) -> np.ndarray:
+        """Backward flow t -> t-k at the grey frames' (reduced) size, unchecked: half the cost of ``low_res``."""
+        return self._dis.calc(grey_current, grey_previous, None)
+
     def full_res_map(self, backward_f32_hw2: np.ndarray, width: int, height: int) -> np.ndarray:
         """cv2.remap map (absolute source x, y per pixel) at ``width`` x ``height`` from a low-resolution flow.
 

@@ -10,23 +10,29 @@ Stylising each frame on its own makes video shimmer: a flat area changes colour 
 appears and disappears, although the source barely changed. This module works after any style and
 any backend (it sees only uint8 frames): for frame t it
 
-1. computes DIS optical flow (Kroeger et al., ECCV 2016) between the *source* frames t and t-1 at
-   reduced resolution (``flow_max_side``), both ways, and keeps pixels that pass the
-   forward-backward check (Sundaram et al., ECCV 2010): occlusions and bad matches fail it;
+1. computes DIS optical flow (Kroeger et al., ECCV 2016) from the *source* frame t back to t-1 at
+   reduced resolution (``flow_max_side``); with ``fb_check`` also forwards, keeping the pixels that
+   pass the forward-backward check (Sundaram et al., ECCV 2010). That check is off by default: step 2
+   refuses occluded and badly matched pixels as well (tested on fast motion and on cuts) and one
+   flow costs half of two;
 2. warps the previous source frame along that flow and compares it with the current one: where
-   they differ (new content, lighting change, a flow error the check missed) the pixel is not
+   they differ (new content, occlusion, lighting change, a flow error) the pixel is not
    blended, fading out between ``error_low`` and ``error_high`` grey levels; this gate is what
    stops ghosting, because the output is only pulled towards the previous output where the
    previous *source* really looks like the current one there;
 3. treats a frame where fewer than ``cut_fraction`` of the pixels are reliable as a scene cut and
    starts again from the plain stylised frame (nothing is blended across a cut);
-4. elsewhere outputs ``(1 - s w) * stylised_t + s w * warp(output_{t-1})``, ``s`` the strength and
-   ``w`` the reliability in [0, 1]. That is an exponential moving average along motion paths
-   (the recurrence of Lai et al. 2018's and Ruder et al. 2016's short-term consistency, done at
-   run time instead of in training): per-frame flicker of variance v drops to about
-   v (1 - s) / (1 + s), while real changes still arrive within a few frames.
+4. elsewhere outputs ``(1 - k) * stylised_t + k * warp(output_{t-1})`` with ``k = s w``, ``s`` the
+   strength and ``w`` the reliability in [0, 1]. That is an exponential moving average along motion
+   paths (the recurrence of Lai et al. 2018's and Ruder et al. 2016's short-term consistency, done
+   at run time instead of in training): per-frame flicker of variance v drops to about
+   v (1 - k) / (1 + k), while real changes still arrive within a few frames;
+5. where the source did not change at all (warped error at most ``error_still`` grey levels) every
+   change of the output is flicker, and ``k`` rises to the higher ``still_strength`` (0.9 at the
+   default strength): still backgrounds are where shimmer shows most and where holding the picture
+   cannot ghost. A slow fade there arrives a few frames late.
 
-Cost: two DIS flows at ``flow_max_side`` (about 1 ms each at 320 px, ultrafast preset), plus one
+Cost: one DIS flow at ``flow_max_side`` (a few ms at 320 px, fast preset; two with ``fb_check``), plus one
 full-resolution remap and blend; memory: one previous frame and its small grey copy.
 """
 
@@ -52,11 +58,18 @@ class TemporalConfig:
     work_max_side: int | None = None    # warp and blend with the longer side at most this (None: full size); larger
                                         # frames get the low-resolution correction upsampled. Full size by default:
                                         # at 640 px the thin lines of a 720p frame keep flickering (docs/QUALITY.md)
-    preset: str = "ultrafast"           # DIS preset; ultrafast is ~4x cheaper than fast and the checks catch its errors
+    preset: str = "fast"                # DIS preset. One fast flow costs about what two ultrafast ones did, and its
+                                        # sub-pixel accuracy matters: where the flow is off by a fraction of a pixel, a
+                                        # sharp line blended onto itself still moves (docs/QUALITY.md)
+    fb_check: bool = False              # also compute the forward flow and drop pixels failing the forward-backward
+                                        # check. Off: the warped-source gate below already refuses occlusions and bad
+                                        # matches (tests: fast motion, cuts), and one flow instead of two halves the cost
     fb_alpha: float = 0.01              # forward-backward check constants (Sundaram et al. 2010)
     fb_beta: float = 0.5
     error_low: float = 6.0              # warped source differs by less than this (grey levels): blend fully...
     error_high: float = 18.0            # ...by more than this: do not blend (new content, lighting, bad flow)
+    still_gain: float = 1.5             # where the source did not change (warped error <= error_still, rising from
+    error_still: float = 2.0            # error_low) keep min(0.95, strength x still_gain) instead of strength
     cut_fraction: float = 0.35          # fewer reliable pixels than this share: a scene cut, start afresh
 
     def __post_init__(self) -> None:
@@ -67,8 +80,16 @@ class TemporalConfig:
             raise BadInputError(f"unknown flow preset {self.preset!r}; one of {', '.join(DIS_PRESETS)}")
         if self.flow_max_side < 16:
             raise BadInputError(f"flow_max_side must be at least 16 pixels, got {self.flow_max_side}")
-        if not 0.0 <= self.error_low < self.error_high:
-            raise BadInputError(f"need 0 <= error_low < error_high, got {self.error_low}, {self.error_high}")
+        if not 0.0 <= self.error_still < self.error_low < self.error_high:
+            raise BadInputError(f"need 0 <= error_still < error_low < error_high, got {self.error_still}, "
+                                f"{self.error_low}, {self.error_high}")
+        if self.still_gain < 1.0:
+            raise BadInputError(f"still_gain must be at least 1, got {self.still_gain}")
+
+    @property
+    def still_strength(self) -> float:
+        """The share kept where the source is still: any change of the output there is flicker, so keep more."""
+        return max(self.strength, min(0.95, self.strength * self.still_gain))
 
     def describe(self) -> str:
         return f"temporal {self.strength:g}" if self.strength > 0 else "temporal off"
@@ -101,17 +122,28 @@ class TemporalStabiliser:
         self._previous_grey, self._previous_out, self.last = grey, out_small, info
         return out
 
-    def reliability(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(backward flow t -> t-1, weight in [0, 1]) at flow resolution, against the remembered frame."""
+    def reliability(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(backward flow t -> t-1, share of the previous output to keep, mean reliability in [0, 1]), the first
+        two at flow resolution, against the remembered frame."""
         c = self.config
-        backward, consistent = self._flow.low_res(grey, self._previous_grey)
+        if c.fb_check:
+            backward, consistent = self._flow.low_res(grey, self._previous_grey)
+        else:
+            backward, consistent = self._flow.backward_only(grey, self._previous_grey), np.float32(1.0)
         warped_grey = cv2.remap(self._previous_grey, self._flow.full_res_map(backward, *grey.shape[::-1]), None,
                                 cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         error = cv2.absdiff(grey, warped_grey).astype(np.float32)
-        weight = np.clip((c.error_high - error) / (c.error_high - c.error_low), 0.0, 1.0)
-        weight *= consistent
-        # Soften the weight's edges (3x3 mean): a hard seam between blended and fresh pixels would itself flicker.
-        return backward, cv2.blur(weight, (3, 3))
+        weight = np.clip((c.error_high - error) / (c.error_high - c.error_low), 0.0, 1.0) * consistent
+        keep = weight * c.strength
+        if c.still_strength > c.strength:
+            # Where the source did not change at all, any change of the output is flicker: keep more.
+            still = np.clip((c.error_low - error) / (c.error_low - c.error_still), 0.0, 1.0) * consistent
+            keep += still * (c.still_strength - c.strength)
+        # Shrink by a pixel (3x3 minimum), then soften the edges (3x3 mean). Shrunk: at flow resolution a pixel
+        # spans several of a large frame, and the DIS flow is smooth across motion boundaries, so the rim of a
+        # moving object must not be blended (test: no ghost of fast motion). Softened: a hard seam between
+        # blended and fresh pixels would itself flicker.
+        return backward, cv2.blur(cv2.erode(keep, np.ones((3, 3), np.uint8)), (3, 3)), float(weight.mean())
 
     def step(self, source_rgb_u8_hwc: np.ndarray, stylised_rgb_u8_hwc: np.ndarray) -> np.ndarray:
         """The stabilised version of ``stylised_rgb_u8_hwc`` (a new array; inputs are not modified)."""
@@ -127,20 +159,18 @@ class TemporalStabiliser:
         if (self.config.strength == 0.0 or previous is None or previous.shape != small.shape
                 or self._previous_grey.shape != grey.shape):
             return self._remember(grey, small, StepInfo(), stylised_rgb_u8_hwc)
-        backward, weight = self.reliability(grey)
-        reliable = float(weight.mean())
+        backward, keep, reliable = self.reliability(grey)
         if reliable < self.config.cut_fraction:
             return self._remember(grey, small, StepInfo(False, True, reliable), stylised_rgb_u8_hwc)
         warped = cv2.remap(previous, self._flow.full_res_map(backward, work_w, work_h), None, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-        # The weights as uint8 (times the strength), in three channels, made at flow resolution and then enlarged:
-        # saturating uint8 multiplies are SIMD in OpenCV, several times faster here than blendLinear or float
-        # arithmetic, and building the weights small saves full-size passes (rounding costs at most 1 level).
-        keep_u8 = cv2.convertScaleAbs(weight, alpha=255.0 * self.config.strength)
+        # The weights as uint8, made at flow resolution, enlarged in one channel, then made three: saturating uint8
+        # multiplies are SIMD in OpenCV, several times faster here than blendLinear or float arithmetic, and building
+        # the weights small saves full-size passes (rounding costs at most 1 level).
+        keep_u8 = cv2.resize(cv2.convertScaleAbs(keep, alpha=255.0), (work_w, work_h), interpolation=cv2.INTER_LINEAR)
         keep_u8_hwc = cv2.merge([keep_u8, keep_u8, keep_u8])
-        keep, fresh = (cv2.resize(a, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
-                       for a in (keep_u8_hwc, cv2.bitwise_not(keep_u8_hwc)))
-        out_small = cv2.add(cv2.multiply(warped, keep, scale=1 / 255), cv2.multiply(small, fresh, scale=1 / 255))
+        out_small = cv2.add(cv2.multiply(warped, keep_u8_hwc, scale=1 / 255),
+                            cv2.multiply(small, cv2.bitwise_not(keep_u8_hwc), scale=1 / 255))
         if (work_w, work_h) == (w, h):
             return self._remember(grey, out_small, StepInfo(True, False, reliable), out_small)
         # Larger frames: the change the blend made, upsampled, added to the full-size stylised frame.
