@@ -270,6 +270,8 @@ def test_distill_from_a_cartoongan_teacher_with_cache_temporal_term_and_early_ex
     cached = list((tmp_path / "cache").rglob("*.png"))
     assert cached and all(p.stat().st_size > 0 for p in cached)
     path = export_checkpoint(tmp_path / "run")          # the last checkpoint (step 4) as a style
+    with pytest.raises(BadInputError, match="no checkpoint.pt"):
+        export_checkpoint(tmp_path / "cache")            # a folder that is not a run
     meta = read_metadata(path)
     assert meta["recipe"]["steps"] == 4 and meta["work_side"] == config.max_side and meta["args"] == args
     # --init-weights may grow the colour head onto weights trained without it, nothing else.

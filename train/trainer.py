@@ -369,6 +369,8 @@ def export_checkpoint(out: Path) -> Path:
     The weights' recipe records the checkpoint's step count as ``steps`` and its last logged losses.
     """
     out = Path(out)
+    if not (out / CHECKPOINT).is_file():
+        raise BadInputError(f"{out}: no {CHECKPOINT} (not a training run folder, or no checkpoint saved yet)")
     checkpoint = _read_checkpoint(out / CHECKPOINT)
     config = TrainConfig.from_dict({**checkpoint["config"], "out": str(out), "steps": int(checkpoint["step"])})
     generator = build_generator(config.architecture, dict(config.generator_args))
