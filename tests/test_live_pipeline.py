@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -189,11 +190,17 @@ def test_sink_error_stops_the_run():
 
 
 def test_ctrl_c_in_the_callers_thread_stops_all_threads_and_closes_everything():
-    # The sink interrupts the main thread (as Ctrl-C / SIGTERM would) once frames flow.
-    sink = ListSink(on_frame=lambda n: _thread.interrupt_main() if n == 3 else None)
-    backend, source = FakeBackend(), pattern()
-    pipeline = LivePipeline(source, [sink], lambda n: backend, ["invert"], LiveConfig(duration_s=60))
-    stats = pipeline.run()
+    # The sink interrupts the main thread (as Ctrl-C / SIGTERM would) once frames flow. Python's own Ctrl-C
+    # handler is put in place first: a shell that starts the tests in the background (cmd &) ignores SIGINT,
+    # and then interrupt_main() does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        sink = ListSink(on_frame=lambda n: _thread.interrupt_main() if n == 3 else None)
+        backend, source = FakeBackend(), pattern()
+        pipeline = LivePipeline(source, [sink], lambda n: backend, ["invert"], LiveConfig(duration_s=60))
+        stats = pipeline.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert pipeline.interrupted
     assert stats.frames_processed >= 3
     assert source.closed and sink.closed and backend.closed

@@ -80,8 +80,11 @@ def test_disk_full_while_writing_is_one_line_leaves_nothing_and_keeps_the_input(
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_stop_cleanly_and_leave_no_output(carphone_clip, tmp_path, signum):
     out = tmp_path / "o.mp4"
+    # SIGINT back to its default in the child, as in a terminal: a shell that starts the tests in the
+    # background (cmd &) ignores it, and Python then installs no Ctrl-C handler.
     proc = subprocess.Popen([sys.executable, "-c", SLOW_VIDEO, str(carphone_clip), str(out), "--quiet"],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
