@@ -183,7 +183,8 @@ def ghosting_crop(out_path: Path, strength: float, frames_to_scan: int = 120) ->
 @click.option("--rounds", type=click.IntRange(1, 9), default=1, show_default=True, help="fps runs per mode (median).")
 @click.option("--crop", type=click.Path(path_type=Path), help="Write the ghosting crop image here.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep each style's raw frames here (.npy) and reuse them on reruns (the -full styles are slow).")
+              help="Keep each style's raw frames here (.npy) and reuse them on reruns (the -full styles are slow). "
+                   "Keyed by the weights' SHA-256; the classic filter by name: empty the folder after changing it.")
 @click.option("--debug", is_flag=True)
 def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds, crop, cache, debug) -> None:
     """Print the QUALITY.md / BENCHMARKS.md tables as Markdown (progress on stderr)."""
