@@ -20,12 +20,17 @@ Audio and subtitles are muxed once, from the source, as cartoonize-video does. S
 NUT: FFmpeg's own container stores any time base exactly (Matroska would round to milliseconds).
 
 A video whose timestamps cannot be trusted for this (missing or repeated pts) gets one segment.
+
+Stateful backends (run-time stabilisation): ``encode_segment(..., prime=N)`` first feeds the backend
+the N frames before the cut and drops their output, so a fresh stabiliser starts the segment in the
+state the unsplit run had there (cartoonize-batch --temporal; one fresh backend per segment).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -131,24 +136,40 @@ def frame_format(info: VideoInfo) -> FrameFormat:
                        rate=info.average_rate, rotation=info.rotation)
 
 
-def segment_frames(plan: SegmentPlan, index: int) -> Iterator[VideoFrameItem]:
-    """Decode the frames of one segment, converted to RGB exactly as VideoSource does."""
+def segment_frames(plan: SegmentPlan, index: int, prime: int = 0) -> Iterator[VideoFrameItem]:
+    """Decode the frames of one segment, converted to RGB exactly as VideoSource does.
+
+    With ``prime`` > 0 the up to ``prime`` frames just before the segment come first, with index -1:
+    for a stateful backend (run-time stabilisation) to see what the unsplit run saw before the cut;
+    they are stylised and not written. They are found by decoding from the previous segment's start.
+    """
     segment = plan.segments[index]
     info = plan.info
     colour = yuv_colour(info.colorspace, info.height, info.full_range)
     produced = 0
+    before: deque = deque(maxlen=prime if index > 0 else 0)   # the last decoded frames before start_pts
     with av.open(str(plan.source)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if segment.index > 0:
-            # Lands on the keyframe at or before start_pts; frames before start_pts are skipped below.
-            container.seek(segment.start_pts, stream=stream, backward=True, any_frame=False)
+            # Lands on the keyframe at or before start_pts (or the previous segment's, to prime); frames
+            # before start_pts are skipped below.
+            seek_pts = plan.segments[index - 1].start_pts if before.maxlen else segment.start_pts
+            container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
         for frame in container.decode(stream):
             pts = frame.pts
             if pts is None:
                 raise CartoonizeError(f"{plan.source}: a frame without timestamp in segment {index}")
             if produced == 0 and pts > segment.start_pts:
                 raise CartoonizeError(f"{plan.source}: seeking to segment {index} landed after its first frame")
+            if produced == 0 and pts < segment.start_pts and before.maxlen:
+                before.append(frame)
+                continue
+            if produced == 0 and before and pts >= segment.start_pts:
+                for earlier in before:
+                    yield VideoFrameItem(-1, decoded_rgb(earlier, colour), int(earlier.pts), info.time_base,
+                                         int(earlier.duration or 0))
+                before.clear()
             if pts < segment.start_pts or (segment.end_pts is not None and pts >= segment.end_pts):
                 if produced == segment.frames:
                     break       # all of this segment's frames are out; what follows belongs to the next one
@@ -163,8 +184,12 @@ def segment_frames(plan: SegmentPlan, index: int) -> Iterator[VideoFrameItem]:
 
 
 def encode_segment(plan: SegmentPlan, index: int, backend, path: Path, encode: EncodeConfig = EncodeConfig(), *,
-                   batch_size: int = 1, progress: Callable[[int], None] | None = None) -> int:
-    """Cartoonize segment ``index`` into the video-only file ``path`` (written atomically); its frame count."""
+                   batch_size: int = 1, progress: Callable[[int], None] | None = None, prime: int = 0) -> int:
+    """Cartoonize segment ``index`` into the video-only file ``path`` (written atomically); its frame count.
+
+    ``prime``: frames before the cut the backend sees first and whose output is dropped (segment_frames),
+    so that a stabilising backend starts the segment in the state the unsplit run had there.
+    """
     path = Path(path)
     tmp = temp_file_beside(path, suffix=f".partial{SEGMENT_SUFFIX}")
     try:
@@ -178,6 +203,8 @@ def encode_segment(plan: SegmentPlan, index: int, backend, path: Path, encode: E
                 return list(batch)
 
             def write(item: VideoFrameItem) -> None:
+                if item.index < 0:
+                    return          # a priming frame: seen by the backend, not part of this segment
                 for packet in encoder.encode(item.rgb_u8_hwc, item.pts, item.duration):
                     output.mux(packet)
                 if progress is not None:
@@ -187,7 +214,7 @@ def encode_segment(plan: SegmentPlan, index: int, backend, path: Path, encode: E
                 for packet in encoder.flush():
                     output.mux(packet)
 
-            run_pipeline(segment_frames(plan, index), stylize, write, finish=finish, batch_size=batch_size)
+            run_pipeline(segment_frames(plan, index, prime), stylize, write, finish=finish, batch_size=batch_size)
         frames = count_video_packets(tmp)
         if frames != plan.segments[index].frames:
             raise CartoonizeError(f"segment {index}: wrote {frames} frames, expected {plan.segments[index].frames}")

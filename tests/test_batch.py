@@ -196,3 +196,25 @@ def test_tasks_ask_for_gpus_only_when_the_engine_needs_cuda():
     assert not needs_gpu(BackendConfig(style=NEURAL), cluster_gpus=0)
     assert not needs_gpu(BackendConfig(style=NEURAL, device="cpu"), cluster_gpus=4)
     assert not needs_gpu(BackendConfig(style="classic"), cluster_gpus=4)            # the filter runs on CPUs
+
+
+def test_temporal_changes_the_settings_and_primes_every_segment(monkeypatch, tmp_path):
+    # --temporal is part of what an output looks like (a rerun with it redoes the work), wraps each task's
+    # engine in the stabiliser, and makes each segment start from the PRIME_FRAMES frames before its cut.
+    from dataclasses import replace
+
+    from cartoonize.engines.backend import BackendConfig
+    from cartoonize.realtime.encoder import EncodeConfig
+    from cartoonize.realtime.temporal import TemporalBackend, TemporalConfig
+    from cartoonize.tools import batch_jobs
+    off = batch_jobs.BatchSettings(backend=BackendConfig(style="classic"), encode=EncodeConfig())
+    on = replace(off, temporal=TemporalConfig())
+    assert on.fingerprint() != off.fingerprint() != replace(on, temporal=TemporalConfig(strength=0.3)).fingerprint()
+    seen = []
+    monkeypatch.setattr(batch_jobs, "encode_segment",
+                        lambda plan, index, engine, path, encode, batch_size, prime: seen.append((engine, prime)) or 7)
+    for settings in (off, on):
+        assert batch_jobs.run_segment(settings, None, 1, tmp_path / "seg.mov")["frames"] == 7
+    (engine_off, prime_off), (engine_on, prime_on) = seen
+    assert prime_off == 0 and prime_on == batch_jobs.PRIME_FRAMES
+    assert not isinstance(engine_off, TemporalBackend) and isinstance(engine_on, TemporalBackend)

@@ -74,6 +74,53 @@ def test_bikes_split_in_four_equals_unsplit_run_without_seams(bikes_clip, tmp_pa
     assert keys >= len(plan.segments)
 
 
+class NoisyBackend:
+    """A style that flickers: each frame plus noise drawn from its own bytes (the same frame, the same noise)."""
+
+    name, device, precision, style = "noisy", "cpu", "uint8", "noisy"
+
+    def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
+        out = []
+        for frame in rgb_u8_nhwc:
+            rng = np.random.default_rng(int.from_bytes(frame.tobytes()[:4096:7], "little") % 2 ** 63)
+            out.append(np.clip(frame + rng.normal(0, 12, frame.shape), 0, 255).astype(np.uint8))
+        return np.stack(out)
+
+    def close(self) -> None:
+        pass
+
+
+def test_stabilised_segments_primed_with_the_frames_before_the_cut_continue_the_unsplit_run(tmp_path):
+    # Run-time stabilisation carries state from frame to frame. A segment whose stabiliser first sees the
+    # frames before its cut (priming: stylised, not written) starts where the unsplit run was; without
+    # priming its first frame is the plain flickering one. A keyframe every 8 frames, cuts every 16.
+    from cartoonize.realtime.temporal import TemporalConfig, with_temporal
+    clip = write_gop_clip(tmp_path / "gop.mp4", frames=48, gop=8)
+    plan = plan_segments(clip, 16, warn=lambda m: None)
+    assert [s.frames for s in plan.segments] == [16, 16, 16]
+
+    def stabilised(items):
+        backend = with_temporal(NoisyBackend(), TemporalConfig())      # a fresh stabiliser, as each batch task has
+        return [(item.index, backend.infer(item.rgb_u8_hwc[None])[0]) for item in items]
+    whole = [out for _, out in stabilised(segment_frames(plan_segments(clip, 0, warn=lambda m: None), 0))]
+    for index in (1, 2):
+        start = sum(s.frames for s in plan.segments[:index])
+        primed = stabilised(segment_frames(plan, index, prime=24))
+        plain = stabilised(segment_frames(plan, index))
+        assert 16 <= [i for i, _ in primed].count(-1) <= 24           # up to 24, from the previous segment on
+        kept = [out for i, out in primed if i >= 0]
+        assert len(kept) == len(plain) == 16
+        first = (np.abs(kept[0].astype(int) - whole[start]).mean(),
+                 np.abs(plain[0][1].astype(int) - whole[start]).mean())
+        assert first[0] < 0.5 and first[1] > 3, first                 # primed: as unsplit; plain: the raw frame
+    # Written: priming frames are stylised but never encoded; the segment keeps its own frames and timestamps.
+    path = tmp_path / "seg1.mov"
+    assert encode_segment(plan, 1, with_temporal(NoisyBackend(), TemporalConfig()), path, prime=24) == 16
+    with av.open(str(path)) as c:
+        assert sorted(p.pts for p in c.demux(video=0) if p.size)[0] * c.streams.video[0].time_base == \
+            plan.segments[1].start_pts * plan.info.time_base
+
+
 def write_gop_clip(path: Path, frames: int = 48, gop: int = 8) -> Path:
     """Variable frame rate H.264 (B-frames, a keyframe every ``gop`` frames) with AAC audio."""
     tb = Fraction(1, 1000)

@@ -26,11 +26,12 @@ from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.images import first_line
 from cartoonize.realtime.encoder import EncodeConfig, check_encoder
 from cartoonize.realtime.segments import plan_segments, segment_is_complete
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config
 from cartoonize.realtime.transcode import check_container_extension, check_output_path
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
-from .batch_jobs import (MANIFEST_NAME, WORK_DIR_NAME, BatchSettings, Manifest, output_is_finished, run_join,
-                         run_segment, run_whole, segment_path)
+from .batch_jobs import (MANIFEST_NAME, PRIME_FRAMES, WORK_DIR_NAME, BatchSettings, Manifest, output_is_finished,
+                         run_join, run_segment, run_whole, segment_path)
 from .common import reported_errors
 from .inputs import VIDEO_EXTENSIONS, expand_inputs
 
@@ -110,6 +111,11 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
               help="Frames per inference call inside a task.")
 @click.option("--max-side", type=click.IntRange(16, None), help="Run the style with the longer side at most N px.")
 @click.option("--tile", type=click.IntRange(32, None), help="Run the style in overlapping tiles of at most N px.")
+@click.option("--temporal", is_flag=True,
+              help=f"Stabilise against flicker as cartoonize-video --temporal (strength {DEFAULT_STRENGTH}); each "
+                   f"segment first sees the {PRIME_FRAMES} frames before its cut, so cuts do not show.")
+@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
+              help="Stabilisation strength (implies --temporal): 0 off, larger = steadier, slower to follow changes.")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality; the codec's default if unset.")
 @click.option("--preset", help="Encoder speed preset.")
@@ -126,7 +132,8 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes; the summary and errors still show.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, weights: Path | None, backend: str,
-         device: str | None, fp16: bool, batch_size: int, max_side: int | None, tile: int | None, codec: str,
+         device: str | None, fp16: bool, batch_size: int, max_side: int | None, tile: int | None, temporal: bool,
+         temporal_strength: float | None, codec: str,
          crf: int | None, preset: str | None, segment_frames: int, workers: int | None, cpus_per_task: int,
          gpus_per_task: float, address: str | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Cartoonize the videos INPUTS (files, folders, globs) into DIR, in parallel on Ray.
@@ -143,7 +150,7 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
                                   threads=cpus_per_task if device in (None, "cpu") else None),
             encode=EncodeConfig(codec=codec, crf=crf, preset=preset),
             resolution=ResolutionConfig(max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4)),
-            batch_size=batch_size)
+            batch_size=batch_size, temporal=temporal_config(temporal, temporal_strength))
         check_encoder(settings.encode)
         from cartoonize.engines.backend import _style_of
         _style_of(settings.backend)          # an unknown style or a bad weights file: one line, before Ray starts

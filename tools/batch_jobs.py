@@ -30,9 +30,14 @@ from cartoonize.files import write_atomic
 from cartoonize.realtime.encoder import EncodeConfig
 from cartoonize.realtime.segments import (SEGMENT_SUFFIX, SegmentPlan, count_video_packets, encode_segment,
                                           join_segments)
+from cartoonize.realtime.temporal import TemporalConfig, with_temporal
 
 MANIFEST_NAME = ".cartoonize-batch.json"
 WORK_DIR_NAME = ".cartoonize-batch-segments"   # segment files, beside the outputs (same file system)
+# With --temporal each segment's stabiliser first sees this many frames before its cut (stylised, not written):
+# its memory fades by the keep share per frame (at most 0.95), so after 24 frames the segment starts as the
+# unsplit run was (tests/test_segments.py). Costs 24 inferences per segment (1.3% at the default 1800 frames).
+PRIME_FRAMES = 24
 MANIFEST_VERSION = 1
 
 
@@ -44,10 +49,13 @@ class BatchSettings:
     encode: EncodeConfig
     resolution: ResolutionConfig = ResolutionConfig()
     batch_size: int = 1            # frames per inference call inside a task
+    temporal: TemporalConfig | None = None   # run-time stabilisation (--temporal); None: off
 
     def fingerprint(self) -> str:
         described = {"backend": {k: str(v) for k, v in asdict(self.backend).items()},
                      "encode": asdict(self.encode), "resolution": asdict(self.resolution)}
+        if self.temporal is not None:   # only when on: manifests written before the option stay valid
+            described["temporal"] = asdict(self.temporal)
         weights = self.backend.weights
         if weights is not None and Path(weights).is_file():
             # A retrained file under the same name is a different style.
@@ -121,8 +129,8 @@ def _engine(settings: BatchSettings):
     from cartoonize.engines.resize import with_resolution
 
     # As cartoonize-video: an open scale runs a style at its trained size on a CPU node, full size on a GPU.
-    return with_resolution(load_backend(settings.backend, announce=lambda m: None), settings.resolution,
-                           trained_side_of(settings.backend))
+    return with_temporal(with_resolution(load_backend(settings.backend, announce=lambda m: None), settings.resolution,
+                                         trained_side_of(settings.backend)), settings.temporal)
 
 
 # Task bodies: plain functions, run in Ray workers (tools/batch.py wraps them), testable without Ray.
@@ -144,7 +152,8 @@ def run_segment(settings: BatchSettings, plan: SegmentPlan, index: int, path: Pa
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _engine(settings) as engine:
-        frames = encode_segment(plan, index, engine, path, settings.encode, batch_size=settings.batch_size)
+        frames = encode_segment(plan, index, engine, path, settings.encode, batch_size=settings.batch_size,
+                                prime=PRIME_FRAMES if settings.temporal is not None else 0)
     return {"frames": frames, "seconds": time.perf_counter() - started, "host": os.uname().nodename}
 
 
