@@ -32,7 +32,7 @@ from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
 from .batch_jobs import (MANIFEST_NAME, PRIME_FRAMES, WORK_DIR_NAME, BatchSettings, Manifest, output_is_finished,
                          run_join, run_segment, run_whole, segment_path)
-from .common import reported_errors
+from .common import reported_errors, temporal_options
 from .inputs import VIDEO_EXTENSIONS, expand_inputs
 
 INSTALL_HINT = "cartoonize-batch runs on Ray, which is not installed: pip install 'cartoonize[batch]'"
@@ -111,11 +111,8 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
               help="Frames per inference call inside a task.")
 @click.option("--max-side", type=click.IntRange(16, None), help="Run the style with the longer side at most N px.")
 @click.option("--tile", type=click.IntRange(32, None), help="Run the style in overlapping tiles of at most N px.")
-@click.option("--temporal", is_flag=True,
-              help=f"Stabilise against flicker as cartoonize-video --temporal (strength {DEFAULT_STRENGTH}); each "
-                   f"segment first sees the {PRIME_FRAMES} frames before its cut, so cuts do not show.")
-@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
-              help="Stabilisation strength (implies --temporal): 0 off, larger = steadier, slower to follow changes.")
+@temporal_options(DEFAULT_STRENGTH, f"as cartoonize-video --temporal; each segment first sees the {PRIME_FRAMES} "
+                                    f"frames before its cut, so cuts do not show")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality; the codec's default if unset.")
 @click.option("--preset", help="Encoder speed preset.")

@@ -40,6 +40,19 @@ def resolution_options(command):
                              "else 1.")(command)
 
 
+def temporal_options(default_strength: float, about: str, strength_about: str = "0 off, larger = steadier, "
+                     "slower to follow changes"):
+    """--temporal and --temporal-strength of the commands that stabilise video (realtime/temporal.py); the caller
+    passes the default strength (kept out of this module: importing the stabiliser loads the engines) and what
+    the flags mean for it. ``temporal_config`` turns the two values into a TemporalConfig."""
+    def decorate(command):
+        command = click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
+                               help=f"Stabilisation strength (implies --temporal): {strength_about}.")(command)
+        return click.option("--temporal", is_flag=True,
+                            help=f"Stabilise against flicker {about} (strength {default_strength}).")(command)
+    return decorate
+
+
 def _sigterm_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 

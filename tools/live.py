@@ -20,7 +20,7 @@ from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.styles import BUNDLED_STYLES, LIVE_STYLE, resolve_style
 
-from .common import DEVICE_HELP, reported_errors
+from .common import DEVICE_HELP, reported_errors, temporal_options
 
 EXAMPLES = """
 \b
@@ -70,10 +70,8 @@ def _styles_to_cycle(first: str, backend: str) -> list[str]:
               help="Run the style at this fraction of the size, 0 < F <= 1 (faster; guided upsampling back, "
                    "as cartoonize-video); outputs keep the source size. Default: a neural style runs at the size it "
                    "was trained at on a CPU (said in its line), full size on a GPU; 1 = full size.")
-@click.option("--temporal", is_flag=True,
-              help=f"Stabilise against flicker along the optical flow (strength {DEFAULT_STRENGTH}; window hotkey t).")
-@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
-              help="Stabilisation strength (implies --temporal; 0 starts it off, t still turns it on).")
+@temporal_options(DEFAULT_STRENGTH, "along the optical flow; window hotkey t",
+                  "0 starts it off, the hotkey t still turns it on")
 @click.option("--window", is_flag=True,
               help="Show a window (hotkeys: o original/cartoon, s next style, t stabilisation, q quit).")
 @click.option("--vcam", is_flag=True, help="Send to a virtual camera (pip install 'cartoonize[vcam]').")

@@ -20,7 +20,7 @@ from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
-from .common import DEVICE_HELP, reported_errors, resolution_options
+from .common import DEVICE_HELP, reported_errors, resolution_options, temporal_options
 
 EXAMPLES = """
 \b
@@ -49,11 +49,8 @@ Examples:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Frames per inference call.")
 @resolution_options
-@click.option("--temporal", is_flag=True,
-              help=f"Stabilise against flicker: blend the previous output along the optical flow where it is "
-                   f"reliable (strength {DEFAULT_STRENGTH}; docs/QUALITY.md).")
-@click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
-              help="Stabilisation strength (implies --temporal): 0 off, larger = steadier, slower to follow changes.")
+@temporal_options(DEFAULT_STRENGTH, "by blending the previous output along the optical flow where it is reliable "
+                                    "(docs/QUALITY.md)")
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63),
               help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
