@@ -26,7 +26,7 @@ class Style:
 
 def _student(look: str) -> Style:
     return Style(look, "generator", STYLES_DIR / f"{look}.safetensors",
-                 f"CartoonGAN {look.capitalize()} look, real time on a CPU: FastGenerator(32, 4) distilled from "
+                 f"CartoonGAN {look.capitalize()} look, real time on a CPU: FastGenerator(32, 4, half tail) distilled from "
                  f"{look}-full")
 
 

@@ -60,7 +60,11 @@ for look in $LOOKS; do
     ) &
 done
 wait
-for look in $LOOKS; do cp "runs/$look/$look.safetensors" cartoonize/styles/; done
+# 2d. The tail moved to 1/2 resolution in closed form (train/half_tail.py; 1.45x faster, the same look):
+#     a student trained with "tail": "half" from the start would need no conversion.
+for look in $LOOKS; do
+    python train/recipes/half_tail.py "runs/$look/$look.safetensors" "cartoonize/styles/$look.safetensors" --fp16
+done
 
 # 3. The cards: PSNR against the teacher on held-out photos, and input | teacher | student grids.
 pairs=()
