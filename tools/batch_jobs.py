@@ -30,7 +30,7 @@ from cartoonize.files import write_atomic
 from cartoonize.realtime.encoder import EncodeConfig
 from cartoonize.realtime.segments import (SEGMENT_SUFFIX, SegmentPlan, count_video_packets, encode_segment,
                                           join_segments)
-from cartoonize.realtime.temporal import TemporalConfig, with_temporal
+from cartoonize.realtime.temporal import TemporalConfig, with_resolution_and_temporal
 
 MANIFEST_NAME = ".cartoonize-batch.json"
 WORK_DIR_NAME = ".cartoonize-batch-segments"   # segment files, beside the outputs (same file system)
@@ -126,11 +126,10 @@ def segment_path(work_dir: Path, output: Path, index: int) -> Path:
 
 def _engine(settings: BatchSettings):
     from cartoonize.engines.backend import load_backend, trained_side_of
-    from cartoonize.engines.resize import with_resolution
 
     # As cartoonize-video: an open scale runs a style at its trained size on a CPU node, full size on a GPU.
-    return with_temporal(with_resolution(load_backend(settings.backend, announce=lambda m: None), settings.resolution,
-                                         trained_side_of(settings.backend)), settings.temporal)
+    return with_resolution_and_temporal(load_backend(settings.backend, announce=lambda m: None), settings.resolution,
+                                        trained_side_of(settings.backend), settings.temporal)
 
 
 # Task bodies: plain functions, run in Ray workers (tools/batch.py wraps them), testable without Ray.

@@ -36,13 +36,24 @@ def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
 
 
 @contextlib.contextmanager
-def style_engine(style: str) -> Iterator:
-    """The style as cartoonize-video runs it by default (at its trained scale on a CPU, guided upsampling back)."""
+def style_engine(style: str, temporal=None, painted_only: bool = False) -> Iterator:
+    """The style as cartoonize-video runs it by default: at its trained scale on a CPU, guided upsampling back,
+    stabilised (inside, at the painted size) with the TemporalConfig ``temporal``. ``painted_only``: the bare
+    network, to be fed frames already at ``cpu_resolution``'s size."""
     from cartoonize.engines.backend import BackendConfig, load_backend, trained_side_of
-    from cartoonize.engines.resize import ResolutionConfig, with_resolution
+    from cartoonize.engines.resize import ResolutionConfig
+    from cartoonize.realtime.temporal import with_resolution_and_temporal
     config = BackendConfig(style=style)
     with load_backend(config, announce=lambda m: None) as loaded:
-        yield with_resolution(loaded, ResolutionConfig(), trained_side_of(config))
+        yield loaded if painted_only else with_resolution_and_temporal(loaded, ResolutionConfig(),
+                                                                       trained_side_of(config), temporal)
+
+
+def cpu_resolution(style: str):
+    """The ResolutionConfig cartoonize-video uses for ``style`` on a CPU (the trained scale of a network)."""
+    from cartoonize.engines.backend import BackendConfig, trained_side_of
+    from cartoonize.engines.resize import ResolutionConfig, at_trained_scale
+    return at_trained_scale(ResolutionConfig(), trained_side_of(BackendConfig(style=style)), "cpu")
 
 
 def style_fingerprint(style: str) -> str:
@@ -55,7 +66,7 @@ def style_fingerprint(style: str) -> str:
 
 
 def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cache: Path | None) -> list[np.ndarray]:
-    """The style's raw output for each source frame, as cartoonize-video makes it. With ``cache`` (a folder) the
+    """The network's raw output for each (painted-size) source frame. With ``cache`` (a folder) the
     frames are kept there as one .npy per clip and style (the first N frames), so that reruns (a new stabiliser setting,
     another strength) skip the network: the CartoonGAN generators take seconds a frame on a CPU."""
     from cartoonize.files import write_atomic
@@ -66,7 +77,7 @@ def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cach
             stored = np.load(path, mmap_mode="r", allow_pickle=False)   # the first N frames of the clip
             if len(stored) >= len(source) and stored.shape[1:] == source[0].shape:
                 return [np.array(frame) for frame in stored[:len(source)]]
-    with style_engine(engine_style) as engine:
+    with style_engine(engine_style, painted_only=True) as engine:
         out = [engine.infer(src[None])[0] for src in source]
     if path is not None:
         import io
@@ -80,6 +91,9 @@ def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cach
 def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, log=lambda m: None,
                cache: Path | None = None) -> list[dict]:
     """Warping-error rows for every clip and style: raw output, and stabilised with the TemporalConfig ``config``."""
+    import cv2
+
+    from cartoonize.engines.resize import guided_upsample, internal_size
     from cartoonize.quality import WarpingErrorMeter
     from cartoonize.realtime.temporal import TemporalStabiliser
     from cartoonize.samples import sample_clip
@@ -90,8 +104,19 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             started = time.perf_counter()
             meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
             stabiliser = TemporalStabiliser(config)
-            for src, out in zip(source, stylised_frames(style, clip, source, cache)):
-                videos = {"raw": out, "temporal": stabiliser.step(src, out)}
+            # As cartoonize-video runs it: the network and the stabiliser at the painted size, then guided
+            # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
+            resolution = cpu_resolution(style)
+            height, width = source[0].shape[:2]
+            size = internal_size(width, height, resolution)
+            small = source if size == (width, height) else \
+                [cv2.resize(src, size, interpolation=cv2.INTER_AREA) for src in source]
+            def full_size(low_src, low_out, src):
+                return low_out if low_src is src else guided_upsample(low_src, low_out, src, resolution.radius,
+                                                                      resolution.eps)
+            for src, low_src, out in zip(source, small, stylised_frames(style, clip, small, cache)):
+                videos = {"raw": full_size(low_src, out, src),
+                          "temporal": full_size(low_src, stabiliser.step(low_src, out), src)}
                 for meter in meters:
                     meter.add(src, videos)
             short, long = (m.result() for m in meters)
@@ -105,7 +130,7 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
 
 
 def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, log=lambda m: None) -> list[dict]:
-    from cartoonize.realtime.temporal import TemporalConfig, with_temporal
+    from cartoonize.realtime.temporal import TemporalConfig
     from cartoonize.realtime.transcode import open_video_job, run_video_job
     from cartoonize.samples import sample_clip
     rows = []
@@ -119,11 +144,10 @@ def fps_rows(clips: list[str], styles: list[str], strength: float, rounds: int, 
                     for mode in ("off", "on"):
                         out = Path(folder) / f"{mode}.mp4"
                         config = TemporalConfig(strength=strength) if mode == "on" else None
-                        with style_engine(style) as engine:
+                        with style_engine(style, config) as engine:
                             job = open_video_job(sample_clip(clip), out, overwrite=True, warn=lambda m: None)
                             cpu_started = time.process_time()
-                            result = run_video_job(job, with_temporal(engine, config), log=lambda m: None,
-                                                   warn=lambda m: None)
+                            result = run_video_job(job, engine, log=lambda m: None, warn=lambda m: None)
                             cpu[mode].append((time.process_time() - cpu_started) / result.frames * 1000)
                         fps[mode].append(result.fps)
                         size[mode] = os.path.getsize(out)

@@ -12,10 +12,10 @@ import click
 from tqdm import tqdm
 
 from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend, trained_side_of
-from cartoonize.engines.resize import ResolutionConfig, with_resolution
+from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.errors import BadInputError
 from cartoonize.images import IMAGE_EXTENSIONS, is_image_path
-from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config, with_temporal
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config, with_resolution_and_temporal
 from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
@@ -82,8 +82,8 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
-            engine = with_temporal(with_resolution(loaded, resolution, trained_side_of(config)),
-                                   temporal_config(temporal, temporal_strength))
+            engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config),
+                                                  temporal_config(temporal, temporal_strength))
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)
