@@ -206,9 +206,12 @@ class TemporalBackend(WrappedBackend):
         return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
 
 
-def temporal_config(enabled: bool, strength: float | None) -> TemporalConfig | None:
-    """The command-line flags: ``--temporal`` (default strength) and/or ``--temporal-strength F`` (0 = off)."""
+def temporal_config(enabled: bool, strength: float | None, default_on: bool = False) -> TemporalConfig | None:
+    """The command-line flags: ``--temporal`` (default strength), ``--no-temporal`` and/or ``--temporal-strength F``
+    (0 = off). ``default_on``: the command stabilises without flags, so ``enabled`` False was asked for."""
     if strength is not None:
+        if default_on and not enabled and strength > 0:
+            raise BadInputError(f"--no-temporal and --temporal-strength {strength:g} contradict each other")
         return TemporalConfig(strength=strength) if strength > 0 else None
     return TemporalConfig() if enabled else None
 

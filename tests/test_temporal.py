@@ -48,6 +48,12 @@ def test_config_checks_and_flags():
     assert temporal_config(True, None) == TemporalConfig()
     assert temporal_config(False, 0.3).strength == 0.3      # a strength alone turns it on
     assert temporal_config(True, 0.0) is None               # ... and 0 turns it off
+    # Commands on by default (cartoonize-video, -batch): --no-temporal arrives as enabled=False.
+    assert temporal_config(True, None, default_on=True) == TemporalConfig()
+    assert temporal_config(False, None, default_on=True) is None
+    assert temporal_config(False, 0.0, default_on=True) is None
+    with pytest.raises(BadInputError, match="contradict"):
+        temporal_config(False, 0.4, default_on=True)
 
 
 def test_flicker_on_a_real_clip_goes_down(bikes8):
@@ -189,9 +195,14 @@ def test_video_cli_temporal_keeps_frames_and_rejects_bad_strength(tmp_path):
     from cartoonize.tools.video import main
     clip = write_clip(tmp_path / "in.mp4", width=96, height=64)
     out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(main, [str(clip), str(out), "--style", "classic", "--temporal", "--quiet"])
+    result = CliRunner().invoke(main, [str(clip), str(out), "--style", "classic"])   # on by default for files
     assert result.exit_code == 0, result.output
+    assert "(temporal 0.6)" in result.output
     assert read_video(out)["times"] == read_video(clip)["times"]
+    off = CliRunner().invoke(main, [str(clip), str(tmp_path / "off.mp4"), "--style", "classic", "--no-temporal"])
+    assert off.exit_code == 0 and "(temporal" not in off.output
+    both = CliRunner().invoke(main, [str(clip), str(tmp_path / "o3.mp4"), "--no-temporal", "--temporal-strength", "0.5"])
+    assert both.exit_code == 2 and "contradict" in both.output and not (tmp_path / "o3.mp4").exists()
     bad = CliRunner().invoke(main, [str(clip), str(tmp_path / "o2.mp4"), "--temporal-strength", "1"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output and not (tmp_path / "o2.mp4").exists()
 

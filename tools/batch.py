@@ -111,8 +111,8 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
               help="Frames per inference call inside a task.")
 @click.option("--max-side", type=click.IntRange(16, None), help="Run the style with the longer side at most N px.")
 @click.option("--tile", type=click.IntRange(32, None), help="Run the style in overlapping tiles of at most N px.")
-@temporal_options(DEFAULT_STRENGTH, f"as cartoonize-video --temporal; each segment first sees the {PRIME_FRAMES} "
-                                    f"frames before its cut, so cuts do not show")
+@temporal_options(DEFAULT_STRENGTH, f"as cartoonize-video; each segment first sees the {PRIME_FRAMES} "
+                                    f"frames before its cut, so cuts do not show", default_on=True)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality; the codec's default if unset.")
 @click.option("--preset", help="Encoder speed preset.")
@@ -147,7 +147,7 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
                                   threads=cpus_per_task if device in (None, "cpu") else None),
             encode=EncodeConfig(codec=codec, crf=crf, preset=preset),
             resolution=ResolutionConfig(max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4)),
-            batch_size=batch_size, temporal=temporal_config(temporal, temporal_strength))
+            batch_size=batch_size, temporal=temporal_config(temporal, temporal_strength, default_on=True))
         check_encoder(settings.encode)
         from cartoonize.engines.backend import _style_of
         _style_of(settings.backend)          # an unknown style or a bad weights file: one line, before Ray starts

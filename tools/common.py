@@ -41,15 +41,17 @@ def resolution_options(command):
 
 
 def temporal_options(default_strength: float, about: str, strength_about: str = "0 off, larger = steadier, "
-                     "slower to follow changes"):
-    """--temporal and --temporal-strength of the commands that stabilise video (realtime/temporal.py); the caller
-    passes the default strength (kept out of this module: importing the stabiliser loads the engines) and what
-    the flags mean for it. ``temporal_config`` turns the two values into a TemporalConfig."""
+                     "slower to follow changes", default_on: bool = False):
+    """--temporal/--no-temporal and --temporal-strength of the commands that stabilise video (realtime/temporal.py);
+    the caller passes the default strength (kept out of this module: importing the stabiliser loads the engines),
+    whether it is on without flags (files: yes; live: no, docs/QUALITY.md) and what the flags mean for it.
+    ``temporal_config`` turns the values into a TemporalConfig."""
     def decorate(command):
         command = click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
                                help=f"Stabilisation strength (implies --temporal): {strength_about}.")(command)
-        return click.option("--temporal", is_flag=True,
-                            help=f"Stabilise against flicker {about} (strength {default_strength}).")(command)
+        return click.option("--temporal/--no-temporal", default=default_on,
+                            help=f"Stabilise against flicker {about} (strength {default_strength}; "
+                                 f"{'on' if default_on else 'off'} by default).")(command)
     return decorate
 
 
