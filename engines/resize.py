@@ -176,14 +176,29 @@ class ResolutionBackend(WrappedBackend):
 
     def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
         check_rgb_u8_nhwc(rgb_u8_nhwc)
-        height, width = rgb_u8_nhwc.shape[1:3]
-        small_w, small_h = internal_size(width, height, self.config)
-        if (small_w, small_h) == (width, height):
+        small = np.stack([painted_input(frame, self.config) for frame in rgb_u8_nhwc])
+        if small.shape == rgb_u8_nhwc.shape:
             return self._run(rgb_u8_nhwc)
-        small = np.stack([cv2.resize(frame, (small_w, small_h), interpolation=cv2.INTER_AREA) for frame in rgb_u8_nhwc])
         styled = self._run(small)
-        return np.stack([guided_upsample(s, o, f, self.config.radius, self.config.eps)
-                         for s, o, f in zip(small, styled, rgb_u8_nhwc)])
+        return np.stack([back_to_full_size(s, o, f, self.config) for s, o, f in zip(small, styled, rgb_u8_nhwc)])
+
+
+def painted_input(rgb_u8_hwc: np.ndarray, config: ResolutionConfig) -> np.ndarray:
+    """The frame at the size the style paints it (``internal_size``): shrunk by area averaging, or itself."""
+    height, width = rgb_u8_hwc.shape[:2]
+    size = internal_size(width, height, config)
+    return rgb_u8_hwc if size == (width, height) else cv2.resize(rgb_u8_hwc, size, interpolation=cv2.INTER_AREA)
+
+
+def back_to_full_size(small_in: np.ndarray, small_out: np.ndarray, full_in: np.ndarray,
+                      config: ResolutionConfig) -> np.ndarray:
+    """The painted output at ``full_in``'s size (guided upsampling), or itself when it was painted at full size.
+
+    With ``painted_input``, the two halves of ``ResolutionBackend.infer``, for callers that work on the painted
+    frames in between (the measuring tools stabilise there, as cartoonize-video does)."""
+    if small_in.shape == full_in.shape:
+        return small_out
+    return guided_upsample(small_in, small_out, full_in, config.radius, config.eps)
 
 
 def at_trained_scale(config: ResolutionConfig, work_side: int | None, device: str) -> ResolutionConfig:

@@ -124,3 +124,17 @@ def test_trained_side_comes_from_the_weights_metadata(tmp_path):
     assert trained_side_of(BackendConfig(weights=with_side)) == 512
     assert trained_side_of(BackendConfig(weights=without)) is None
     assert trained_side_of(BackendConfig(style="classic")) is None
+
+
+def test_painted_halves_are_the_resolution_backend(bunny_frames):
+    # The measuring tools (cartoonize-eval --style, quality_table) stabilise between the two halves; with
+    # nothing in between they must give exactly what cartoonize-video's wrapper gives.
+    from cartoonize.engines.resize import ResolutionBackend, back_to_full_size, painted_input
+    config = ResolutionConfig(max_side=320)
+    engine = ResolutionBackend(OpenCVBackend(), config)
+    frame = bunny_frames[0]                                       # 640x360
+    small = painted_input(frame, config)
+    assert small.shape == (180, 320, 3)
+    halves = back_to_full_size(small, OpenCVBackend().infer(small[None])[0], frame, config)
+    assert np.array_equal(halves, engine.infer(frame[None])[0])
+    assert painted_input(small, config) is small                 # already at the painted size: untouched

@@ -138,17 +138,24 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
                         meter.add(src, {label: out})
                     bar.update(1)
             else:
-                from cartoonize.engines.backend import load_backend
+                from cartoonize.engines.backend import load_backend, trained_side_of
+                from cartoonize.engines.resize import (ResolutionConfig, at_trained_scale, back_to_full_size,
+                                                       painted_input)
                 from cartoonize.realtime.temporal import TemporalStabiliser, temporal_config
                 config = temporal_config(temporal, temporal_strength)
                 stabiliser = TemporalStabiliser(config) if config is not None else None
                 names = [label] + ([f"{label} +temporal {config.strength:g}"] if config is not None else [])
-                with load_backend(_backend_config(style_spec, backend, device), announce=lambda m: None) as engine:
+                backend_config = _backend_config(style_spec, backend, device)
+                with load_backend(backend_config, announce=lambda m: None) as engine:
+                    # As cartoonize-video runs the style: at its trained size on a CPU, stabilised there, guided
+                    # upsampling back (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
+                    resolution = at_trained_scale(ResolutionConfig(), trained_side_of(backend_config), engine.device)
                     for src in source_frames:
-                        out = engine.infer(src[None])[0]
-                        videos = {label: out}
+                        small = painted_input(src, resolution)
+                        out = engine.infer(small[None])[0]
+                        videos = {label: back_to_full_size(small, out, src, resolution)}
                         if stabiliser is not None:
-                            videos[names[1]] = stabiliser.step(src, out)
+                            videos[names[1]] = back_to_full_size(small, stabiliser.step(small, out), src, resolution)
                         for meter in meters:
                             meter.add(src, videos)
                         bar.update(1)

@@ -91,9 +91,7 @@ def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cach
 def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, log=lambda m: None,
                cache: Path | None = None) -> list[dict]:
     """Warping-error rows for every clip and style: raw output, and stabilised with the TemporalConfig ``config``."""
-    import cv2
-
-    from cartoonize.engines.resize import guided_upsample, internal_size
+    from cartoonize.engines.resize import back_to_full_size, painted_input
     from cartoonize.quality import WarpingErrorMeter
     from cartoonize.realtime.temporal import TemporalStabiliser
     from cartoonize.samples import sample_clip
@@ -107,16 +105,10 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             # As cartoonize-video runs it: the network and the stabiliser at the painted size, then guided
             # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
             resolution = cpu_resolution(style)
-            height, width = source[0].shape[:2]
-            size = internal_size(width, height, resolution)
-            small = source if size == (width, height) else \
-                [cv2.resize(src, size, interpolation=cv2.INTER_AREA) for src in source]
-            def full_size(low_src, low_out, src):
-                return low_out if low_src is src else guided_upsample(low_src, low_out, src, resolution.radius,
-                                                                      resolution.eps)
+            small = [painted_input(src, resolution) for src in source]
             for src, low_src, out in zip(source, small, stylised_frames(style, clip, small, cache)):
-                videos = {"raw": full_size(low_src, out, src),
-                          "temporal": full_size(low_src, stabiliser.step(low_src, out), src)}
+                videos = {"raw": back_to_full_size(low_src, out, src, resolution),
+                          "temporal": back_to_full_size(low_src, stabiliser.step(low_src, out), src, resolution)}
                 for meter in meters:
                     meter.add(src, videos)
             short, long = (m.result() for m in meters)
