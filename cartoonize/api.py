@@ -58,7 +58,8 @@ class Cartoonizer:
                                device=device, fp16=fp16, max_batch=batch_size)
         resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         self._loaded = load_backend(config, announce=self._log)
-        self._engine = with_resolution(self._loaded, resolution, trained_side_of(config))
+        self._resolution, self._trained_side = resolution, trained_side_of(config)
+        self._engine = with_resolution(self._loaded, resolution, self._trained_side)
         self.description = describe(self._engine)   # e.g. "opencv cpu uint8, style classic"
 
     def image(self, image: str | os.PathLike | np.ndarray, output: str | os.PathLike | None = None, *,
@@ -96,14 +97,18 @@ class Cartoonizer:
             yield from self._engine.infer(np.stack(batch))
 
     def video(self, src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool = False,
-              progress: Callable[[int], None] | None = None, **encode_options) -> "TranscodeResult":
+              temporal: bool | float = True, progress: Callable[[int], None] | None = None,
+              **encode_options) -> "TranscodeResult":
         """Cartoonize the video file ``src`` into ``dst`` (container from its extension), as cartoonize-video
         does: same frames and timestamps, audio/subtitles copied, ``dst`` appears only when complete.
 
-        ``encode_options`` are EncodeConfig fields: ``codec`` (default libx264), ``crf``, ``preset``,
-        ``pix_fmt``. ``progress(n)`` is called as frames are written. Returns a TranscodeResult
-        (``frames``, ``seconds``, ``fps``, ``copied_packets``, ``output``).
+        ``temporal``: run-time stabilisation against flicker, on by default as in cartoonize-video (True:
+        the default strength; a number: that strength; False or 0: off; docs/QUALITY.md). Each call starts
+        a fresh stabiliser. ``encode_options`` are EncodeConfig fields: ``codec`` (default libx264),
+        ``crf``, ``preset``, ``pix_fmt``. ``progress(n)`` is called as frames are written. Returns a
+        TranscodeResult (``frames``, ``seconds``, ``fps``, ``copied_packets``, ``output``).
         """
+        from .realtime.temporal import TemporalConfig, with_resolution_and_temporal
         from .realtime.transcode import cartoonize_video
         from .realtime.video_sink import EncodeConfig
 
@@ -111,7 +116,15 @@ class Cartoonizer:
         unknown = sorted(set(encode_options) - known)
         if unknown:
             raise BadInputError(f"unknown encode option(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
-        return cartoonize_video(Path(src), Path(dst), self._engine, EncodeConfig(**encode_options),
+        if isinstance(temporal, bool):
+            stabilise = TemporalConfig() if temporal else None
+        elif isinstance(temporal, (int, float)):
+            stabilise = TemporalConfig(strength=float(temporal)) if temporal else None
+        else:
+            raise BadInputError(f"temporal must be True, False or a strength in [0, 1), got {temporal!r}")
+        # Not closed after the call: the wrappers close the engine this Cartoonizer keeps for later calls.
+        engine = with_resolution_and_temporal(self._loaded, self._resolution, self._trained_side, stabilise)
+        return cartoonize_video(Path(src), Path(dst), engine, EncodeConfig(**encode_options),
                                 overwrite=overwrite, batch_size=self.batch_size, progress=progress,
                                 log=self._log, warn=self._warn)
 

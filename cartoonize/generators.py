@@ -124,12 +124,13 @@ class FastGenerator(nn.Module):
     """A small generator for real time on CPUs and GPUs.
 
     Two stride-2 convolutions take the frame to 1/4 resolution, where ``blocks`` residual blocks of
-    ``width`` channels do most of the work; two nearest-neighbour upsamplings with 3x3
-    convolutions bring it back (no transposed convolutions: they leave checkerboard artefacts,
-    Odena et al. 2016). With ``skip`` the network predicts a change to the input frame, which keeps
-    fine content (faces, text) and trains faster. With ``detail`` the upsampling path also receives
-    features of the input at 1/2 and full resolution (U-Net style skips, Ronneberger et al. 2015):
-    without them every output edge is rebuilt from 1/4 resolution, too coarse for thin dark lines.
+    ``width`` channels do most of the work; nearest-neighbour upsampling with 3x3 convolutions brings
+    it back (not transposed 3x3 convolutions: they leave checkerboard artefacts, Odena et al. 2016;
+    ``tail`` below for the last step). With ``skip`` the network predicts a change to the input frame,
+    which keeps fine content (faces, text) and trains faster. With ``detail`` the upsampling path also
+    receives features of the input at 1/2 and at full resolution (``tail="half"``: the input's full-
+    resolution detail seen through a stride-2 convolution; U-Net style skips, Ronneberger et al.
+    2015): without them every output edge is rebuilt from 1/4 resolution, too coarse for thin lines.
     With ``norm`` the 1/4-resolution features are instance-normalised before the residual blocks, as
     in CartoonGAN: the output then depends on the whole frame's statistics (its overall brightness and
     contrast), which a student of a CartoonGAN teacher needs and a purely local network cannot see.
@@ -199,10 +200,11 @@ class FastGenerator(nn.Module):
         # tanh(y + atanh(x)), y = 0 returning the input frame, written with the addition formula
         # tanh(a + b) = (tanh a + tanh b) / (1 + tanh a tanh b): no logs at full resolution (4% of the
         # time). The clamp is the one the log form needed (atanh is infinite at pure black and white);
-        # kept so that the students trained with it compute the same numbers.
-        x = x.clamp(-0.999, 0.999)
-        t = torch.tanh(y)
-        return (x + t) / (1 + x * t)
+        # kept so that the students trained with it compute the same numbers. In float32: near +-1 the
+        # quotient cancels (x + t and 1 + x t both small), which fp16 arithmetic would round badly.
+        x = x.clamp(-0.999, 0.999).float()
+        t = torch.tanh(y).float()
+        return ((x + t) / (1 + x * t)).to(y.dtype)
 
     def _grade(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """x recoloured by (I + M) x + b, M and b from the features' per-channel mean and deviation."""

@@ -36,7 +36,9 @@ any backend (it sees only uint8 frames): for frame t it
    and a slow fade arrives late (docs/QUALITY.md measures both).
 
 Cost: one DIS flow at ``flow_max_side`` (a few ms at 320 px, fast preset; two with ``fb_check``), plus one
-full-resolution remap and blend; memory: one previous frame and its small grey copy.
+remap and blend at the size of the frames it is given (``with_resolution_and_temporal`` gives it the painted
+size: 640 px for a network at its trained scale on a CPU, full size for a filter or on a GPU); memory: one
+previous frame and its small grey copy.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ DEFAULT_STRENGTH = 0.6
 class TemporalConfig:
     strength: float = DEFAULT_STRENGTH  # share of the warped previous output kept where flow is reliable; 0 = off
     flow_max_side: int = 320            # flow runs with the longer side at most this (cost vs. accuracy at edges)
-    work_max_side: int | None = None    # warp and blend with the longer side at most this (None: full size); larger
-                                        # frames get the low-resolution correction upsampled. Full size by default:
-                                        # at 640 px the thin lines of a 720p frame keep flickering (docs/QUALITY.md)
+    work_max_side: int | None = None    # warp and blend with the longer side at most this (None: the size given);
+                                        # larger frames get the low-resolution correction upsampled. Off by default:
+                                        # at 640 px the thin lines of the classic filter's 720p frame keep flickering
+                                        # (docs/QUALITY.md); a network painted at 640 px is stabilised at 640 px
+                                        # anyway, before its guided upsampling
     preset: str = "fast"                # DIS preset. One fast flow costs about what two ultrafast ones did, and its
                                         # sub-pixel accuracy matters: where the flow is off by a fraction of a pixel, a
                                         # sharp line blended onto itself still moves (docs/QUALITY.md)

@@ -218,3 +218,48 @@ def test_temporal_changes_the_settings_and_primes_every_segment(monkeypatch, tmp
     (engine_off, prime_off), (engine_on, prime_on) = seen
     assert prime_off == 0 and prime_on == batch_jobs.PRIME_FRAMES
     assert not isinstance(engine_off, TemporalBackend) and isinstance(engine_on, TemporalBackend)
+
+
+def test_a_settings_change_redoes_the_outputs_the_job_made(tmp_path, carphone_clip):
+    # Outputs an earlier run made with other settings (e.g. before stabilisation became the default) are
+    # redone, not refused as someone else's files, and the manifest keeps who made them even if this run
+    # stops before redoing them; a file the job did not make is still refused.
+    from cartoonize.tools.batch import InputJob, _prepare
+    from cartoonize.tools.batch_jobs import MANIFEST_NAME, Manifest
+    out = tmp_path / "out"
+    out.mkdir()
+    made, foreign = out / "carphone.mp4", out / "other.mp4"
+    made.write_bytes(b"an earlier run's output")
+    foreign.write_bytes(b"someone else's file")
+    earlier = Manifest(out / MANIFEST_NAME, "old-settings")
+    earlier.entries[str(made)] = {"source": str(carphone_clip), "identity": {}, "cuts": [], "frames": 1,
+                                  "segments_done": [], "done": True}
+    earlier.save()
+    manifest = Manifest.load(out / MANIFEST_NAME, "new-settings")
+    job, other = InputJob(carphone_clip, made), InputJob(carphone_clip, foreign)
+    _prepare(job, {}, manifest, 1800, overwrite=False)
+    _prepare(other, {}, manifest, 1800, overwrite=False)
+    assert job.status == "pending" and not job.resumed and job.entry["done"] is False   # to be redone
+    assert other.status == "failed" and "exists" in other.detail
+    manifest.save()
+    again = Manifest.load(out / MANIFEST_NAME, "new-settings").record(made)
+    assert again["source"] == str(carphone_clip) and again["done"] is False
+    stale = Manifest.load(out / MANIFEST_NAME, "third-settings").record(made)
+    assert stale == {"source": str(carphone_clip), "stale": True}
+
+
+def test_bundled_style_weights_are_part_of_the_settings(monkeypatch, tmp_path):
+    # A bundled style updated in place (a new release) makes earlier outputs stale, as a retrained --weights file does.
+    import shutil
+
+    from cartoonize.engines.backend import BackendConfig
+    from cartoonize.realtime.encoder import EncodeConfig
+    from cartoonize.styles import resolve_style
+    from cartoonize.tools import batch_jobs
+    settings = batch_jobs.BatchSettings(backend=BackendConfig(style="hayao"), encode=EncodeConfig())
+    before = settings.fingerprint()
+    copy = tmp_path / "hayao.safetensors"
+    shutil.copy(resolve_style("hayao").weights, copy)
+    copy.write_bytes(copy.read_bytes() + b" ")
+    monkeypatch.setattr(batch_jobs, "_bundled_weights", lambda style: copy)
+    assert settings.fingerprint() != before

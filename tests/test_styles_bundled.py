@@ -49,8 +49,9 @@ def test_students_are_small_distilled_from_their_teacher_and_documented(name):
     meta = read_metadata(style.weights)
     assert meta["style"] == name and meta["license"].startswith("Apache-2.0")
     recipe = meta["recipe"]
-    if recipe["mode"] == "convert":     # moved to the faster half-resolution tail without training
-        assert meta["args"]["tail"] == "half" and recipe["trainer"] == "train/recipes/half_tail.py"
+    assert meta["args"].get("tail") == "half"   # the faster tail (docs/STYLES.md): 35 vs 24 fps at 640x360
+    if recipe["mode"] == "convert":     # moved to the half-resolution tail without training
+        assert recipe["trainer"] == "train/recipes/half_tail.py"
         recipe = recipe["init_from"]
     assert recipe["trainer"] == "cartoonize-train" and recipe["mode"] == "distill" and recipe["data_sources"]
     assert recipe["config"]["teacher"].endswith(f"{name}-full.safetensors")

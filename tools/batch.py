@@ -94,6 +94,10 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
     return False
 
 
+# Files are stabilised unless --no-temporal: docs/QUALITY.md "Should it be on by default for video?".
+STABILISED_BY_DEFAULT = True
+
+
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", metavar="INPUTS...", nargs=-1, required=True)
 @click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), required=True,
@@ -112,7 +116,7 @@ def needs_gpu(config: BackendConfig, cluster_gpus: float) -> bool:
 @click.option("--max-side", type=click.IntRange(16, None), help="Run the style with the longer side at most N px.")
 @click.option("--tile", type=click.IntRange(32, None), help="Run the style in overlapping tiles of at most N px.")
 @temporal_options(DEFAULT_STRENGTH, f"as cartoonize-video; each segment first sees the {PRIME_FRAMES} "
-                                    f"frames before its cut, so cuts do not show", default_on=True)
+                                    f"frames before its cut, so cuts do not show", default_on=STABILISED_BY_DEFAULT)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), help="Constant quality; the codec's default if unset.")
 @click.option("--preset", help="Encoder speed preset.")
@@ -147,7 +151,8 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
                                   threads=cpus_per_task if device in (None, "cpu") else None),
             encode=EncodeConfig(codec=codec, crf=crf, preset=preset),
             resolution=ResolutionConfig(max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4)),
-            batch_size=batch_size, temporal=temporal_config(temporal, temporal_strength, default_on=True))
+            batch_size=batch_size,
+            temporal=temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT))
         check_encoder(settings.encode)
         from cartoonize.engines.backend import _style_of
         _style_of(settings.backend)          # an unknown style or a bad weights file: one line, before Ray starts

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cartoonize.engines.backend import BackendConfig
 from cartoonize.engines.resize import ResolutionConfig
-from cartoonize.errors import BadInputError
+from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.files import write_atomic
 from cartoonize.realtime.encoder import EncodeConfig
 from cartoonize.realtime.segments import (SEGMENT_SUFFIX, SegmentPlan, count_video_packets, encode_segment,
@@ -54,13 +54,21 @@ class BatchSettings:
     def fingerprint(self) -> str:
         described = {"backend": {k: str(v) for k, v in asdict(self.backend).items()},
                      "encode": asdict(self.encode), "resolution": asdict(self.resolution)}
-        if self.temporal is not None:   # only when on: manifests written before the option stay valid
+        if self.temporal is not None:   # only when on: a run without it keeps the fingerprint it had before the option
             described["temporal"] = asdict(self.temporal)
-        weights = self.backend.weights
+        weights = self.backend.weights or _bundled_weights(self.backend.style)
         if weights is not None and Path(weights).is_file():
-            # A retrained file under the same name is a different style.
+            # A retrained file under the same name (or a bundled style updated in place) is a different style.
             described["weights_sha256"] = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _bundled_weights(style: str) -> Path | None:
+    from cartoonize.styles import resolve_style
+    try:
+        return resolve_style(style).weights
+    except CartoonizeError:
+        return None
 
 
 def source_identity(path: Path) -> dict:
@@ -85,9 +93,16 @@ class Manifest:
             data = json.loads(manifest.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise BadInputError(f"{path}: unreadable job manifest ({e}); delete it to start over") from None
-        if data.get("version") == MANIFEST_VERSION and data.get("fingerprint") == fingerprint:
-            manifest.entries = data.get("entries", {})
-        # Other settings: earlier records describe other outputs; they are replaced as work is redone.
+        entries = data.get("entries", {}) if data.get("version") == MANIFEST_VERSION else {}
+        if data.get("fingerprint") == fingerprint:
+            manifest.entries = entries
+        else:
+            # Other settings: the outputs describe other settings and are redone. Only who made them is kept
+            # (a record without identity or cuts, never resumed), so that they are replaced instead of refused
+            # as someone else's files, also when this run stops before redoing them.
+            manifest.entries = {output: {"source": record["source"], "stale": True}
+                                for output, record in entries.items()
+                                if isinstance(record, dict) and "source" in record}
         return manifest
 
     def save(self) -> None:

@@ -49,9 +49,12 @@ def temporal_options(default_strength: float, about: str, strength_about: str = 
     def decorate(command):
         command = click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
                                help=f"Stabilisation strength (implies --temporal): {strength_about}.")(command)
-        return click.option("--temporal/--no-temporal", default=default_on,
-                            help=f"Stabilise against flicker {about} (strength {default_strength}; "
-                                 f"{'on' if default_on else 'off'} by default).")(command)
+        if default_on:
+            return click.option("--temporal/--no-temporal", default=True,
+                                help=f"Stabilise against flicker {about}; on by default, strength "
+                                     f"{default_strength}.")(command)
+        return click.option("--temporal", is_flag=True,
+                            help=f"Stabilise against flicker {about}; strength {default_strength}.")(command)
     return decorate
 
 

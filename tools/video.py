@@ -34,6 +34,10 @@ Examples:
 """
 
 
+# Files are stabilised unless --no-temporal: docs/QUALITY.md "Should it be on by default for video?".
+STABILISED_BY_DEFAULT = True
+
+
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
@@ -50,7 +54,7 @@ Examples:
               help="Frames per inference call.")
 @resolution_options
 @temporal_options(DEFAULT_STRENGTH, "by blending the previous output along the optical flow where it is reliable "
-                                    "(docs/QUALITY.md: 9-14% of the fps on 2 CPU cores)", default_on=True)
+                                    "- docs/QUALITY.md; it costs 9-14% of the fps on 2 CPU cores", default_on=STABILISED_BY_DEFAULT)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63),
               help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
@@ -83,7 +87,7 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
             engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config),
-                                                  temporal_config(temporal, temporal_strength, default_on=True))
+                                                  temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT))
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)
