@@ -6,7 +6,10 @@ Five measurements on the same clip, back to back in one process so they share th
 state: decode only (demux + decode + YUV->RGB), inference only (the backend on frames already in
 memory), encode only (RGB->YUV + encode + mux, with the audio copy), a naive sequential loop
 (decode -> infer -> encode in one thread) and the threaded pipeline that ``cartoonize-video``
-runs. The pipeline should approach the slowest stage and beat the sequential loop.
+runs. The pipeline should approach the slowest stage and beat the sequential loop. Every stage uses
+the bare engine at the clip's full size: this measures the pipeline's structure, not
+``cartoonize-video``'s defaults (a network at its trained scale on a CPU, the stabiliser), whose
+end-to-end cost docs/BENCHMARKS.md measures with the real command.
 """
 
 from __future__ import annotations
