@@ -84,10 +84,10 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         # Tiles overlap by a quarter of their side up to 32 px: enough context for the generators' receptive field.
         resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
+        stabilise = temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT)
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
-            engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config),
-                                                  temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT))
+            engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config), stabilise)
             log(f"{input_path} -> {output_path}: {describe(engine)}")
             bar = tqdm(total=job.source.info.frames or None, unit="frame", disable=quiet, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.1)
