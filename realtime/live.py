@@ -32,7 +32,7 @@ from cartoonize.errors import CartoonizeError
 
 from .live_source import SourceInfo
 from .live_stats import LiveStats, hud_lines
-from .temporal import TemporalConfig, TemporalStabiliser
+from .temporal import TemporalBackend, TemporalConfig
 
 _JOIN_S = 5.0        # how long run() waits for each thread after a stop before giving up on it
 _TICK_S = 0.05       # how often the caller's thread checks duration, window keys and thread ends
@@ -186,9 +186,12 @@ class LivePipeline:
         self._backend: Backend | None = None
         self._show_original = False
         # Stabilisation runs in the inference thread on processed frames (dropped ones never enter it), so it adds
-        # a fixed cost per frame and keeps no queue: the latency bound above still holds.
+        # a fixed cost per frame and keeps no queue: the latency bound above still holds. It sits inside the
+        # resolution wrapper, as in file mode: it works on the frames the style paints (640 px for a network on a
+        # CPU), a quarter of a 720p frame's pixels.
         self._temporal_on = config.temporal is not None
-        self._stabiliser = TemporalStabiliser(config.temporal or TemporalConfig())
+        self._temporal_config = config.temporal or TemporalConfig()
+        self._stabilised: TemporalBackend | None = None   # the current style's stabiliser (reset on "original")
         self._switch_style = threading.Event()
         self._end_capture = threading.Event()   # capture stops; frames already taken still flow out
         self._abort = threading.Event()         # everything stops now
@@ -207,7 +210,7 @@ class LivePipeline:
 
     def toggle_temporal(self) -> None:
         self._temporal_on = not self._temporal_on
-        self._log(f"stabilisation on (strength {self._stabiliser.config.strength:g})" if self._temporal_on
+        self._log(f"stabilisation on (strength {self._temporal_config.strength:g})" if self._temporal_on
                   else "stabilisation off")
 
     def next_style(self) -> None:
@@ -262,20 +265,21 @@ class LivePipeline:
     def _infer(self, rgb_u8_hwc: np.ndarray) -> np.ndarray:
         return self._backend.infer(rgb_u8_hwc[None])[0]
 
-    def _load(self, name: str) -> Backend:
-        return with_resolution(self._load_style(name), self._resolution, self._trained_side(name))
+    def _load(self, name: str) -> tuple[Backend, TemporalBackend]:
+        """The style's engine as the pipeline runs it, and its stabiliser (on while ``_temporal_on``)."""
+        stabilised = TemporalBackend(self._load_style(name), self._temporal_config, enabled=lambda: self._temporal_on)
+        return with_resolution(stabilised, self._resolution, self._trained_side(name)), stabilised
 
     def _change_style(self) -> None:
         self._switch_style.clear()
         name = self.styles[(self._style_index + 1) % len(self.styles)]
         try:
-            backend = self._load(name)
+            backend, stabilised = self._load(name)
         except CartoonizeError as e:
             self._log(f"cannot switch to style {name!r}: {e}")
             return
-        old, self._backend = self._backend, backend
-        old.close()
-        self._stabiliser.reset()    # never blend one style's frame into another's
+        old, self._backend, self._stabilised = self._backend, backend, stabilised   # a fresh stabiliser: never
+        old.close()                                                                 # blend two styles' frames
         self._style_index = self.styles.index(name)
         self.stats.backend, self.stats.style = engine_label(backend), backend.style
         self._log(f"style {backend.style} ({engine_label(backend)})")
@@ -290,12 +294,9 @@ class LivePipeline:
                 started = time.monotonic()
                 if self._show_original:
                     frame.out_rgb_u8_hwc = frame.rgb_u8_hwc
-                    self._stabiliser.reset()
-                elif self._temporal_on:
-                    frame.out_rgb_u8_hwc = self._stabiliser.step(frame.rgb_u8_hwc, self._infer(frame.rgb_u8_hwc))
-                else:
+                    self._stabilised.stabiliser.reset()
+                else:   # stabilised inside the engine while _temporal_on (TemporalBackend's ``enabled``)
                     frame.out_rgb_u8_hwc = self._infer(frame.rgb_u8_hwc)
-                    self._stabiliser.reset()
                 self.stats.processed(time.monotonic() - started)
                 for slot, name in zip(slots, names):
                     if slot.put(frame):
@@ -337,7 +338,7 @@ class LivePipeline:
         opened: list[LiveSink] = []
         threads: list[threading.Thread] = []
         try:
-            self._backend = self._load(self.styles[0])
+            self._backend, self._stabilised = self._load(self.styles[0])
             self.stats.restart(engine_label(self._backend), self._backend.style)
             self._log(f"style {self._backend.style} ({engine_label(self._backend)})")   # incl. its working size
             for sink in self.sinks:

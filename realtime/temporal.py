@@ -44,6 +44,7 @@ previous frame and its small grey copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -197,16 +198,27 @@ def work_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
 
 
 class TemporalBackend(WrappedBackend):
-    """Wraps a backend: stylise, then stabilise each frame in order. For file mode (frames arrive in order)."""
+    """Wraps a backend: stylise, then stabilise each frame in order (frames must arrive in order).
 
-    def __init__(self, inner, config: TemporalConfig):
+    ``enabled`` (live mode): asked on every call; while it says no, frames pass unstabilised and the
+    stabiliser forgets the past, so turning it back on never blends a stale frame. The style line then
+    does not mention the stabiliser, since it can change while running.
+    """
+
+    def __init__(self, inner, config: TemporalConfig, enabled: Callable[[], bool] | None = None):
         super().__init__(inner, config.describe())
+        if enabled is not None:
+            self.style = inner.style
         self.config = config
+        self.enabled = enabled
         self.stabiliser = TemporalStabiliser(config)
 
     def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
         check_rgb_u8_nhwc(rgb_u8_nhwc)
         stylised = self.inner.infer(rgb_u8_nhwc)
+        if self.enabled is not None and not self.enabled():
+            self.stabiliser.reset()
+            return stylised
         return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
 
 

@@ -220,6 +220,23 @@ def test_live_hotkey_toggles_stabilisation():
     assert plain[0] and not all(plain)
 
 
+def test_live_stabilises_at_the_painted_size():
+    # As in file mode: with --scale the stabiliser works on the small frames the style paints, and the
+    # outputs still come back at the camera's size.
+    sink = ListSink()
+    inner = []
+    def load(name):
+        inner.append(FakeBackend(style=name))
+        return inner[-1]
+    pipeline = LivePipeline(pattern(160, 120), [sink], load, ["invert"],
+                            LiveConfig(max_frames=6, scale=0.5, temporal=TemporalConfig()))
+    pipeline.run()
+    assert set(inner[0].input_shapes) == {(1, 60, 80, 3)}
+    assert pipeline._stabilised.stabiliser._previous_out.shape == (60, 80, 3)
+    assert pipeline._stabilised.stabiliser.last.blended
+    assert all(out.shape == (120, 160, 3) for _, out, _ in sink.frames)
+
+
 def test_live_config_starts_it_on():
     sink = ListSink()
     LivePipeline(pattern(), [sink], lambda n: FakeBackend(style=n), ["invert"],
