@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from click.testing import CliRunner
 
 from cartoonize.tools.bench import main as bench_main
@@ -97,3 +98,10 @@ def test_device_defaults_to_auto_in_every_command_that_runs_a_style():
         ctx = command.make_context(command.name, ["in.mp4", "out.mp4"][:sum(isinstance(p, click.Argument)
                                                                             for p in command.params)])
         assert ctx.params["device"] is None, command.name
+
+
+def test_gpu_check_times_the_stabiliser_on_the_cpu():
+    from cartoonize.tools.gpu_check import time_stabiliser
+    frame = np.random.default_rng(0).integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    timing = time_stabiliser(frame, iters=4)
+    assert 0 < timing["median_ms"] <= timing["p90_ms"]

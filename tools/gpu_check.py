@@ -10,7 +10,9 @@ CUDA, tensorrt fp16/fp32), checks it against PyTorch fp32 on the CPU on a real f
 difference <= 1/255; fp16: PSNR >= 40 dB: cartoonize.quality.parity), and times it at each size: warm-up calls first, then
 CUDA events around each call (uint8 frames in host memory in and out, as the pipeline uses it),
 median and 90th percentile. It prints a table and writes JSON. Backends that cannot run here are
-listed with the reason.
+listed with the reason. Step 3 times the run-time stabiliser (realtime/temporal.py, on by default in
+cartoonize-video) on this machine's CPU at each size: on a GPU a style runs at full size, so its
+stabiliser does too, beside the GPU inference; the JSON's ``stabiliser`` says what that adds per frame.
 """
 
 from __future__ import annotations
@@ -92,6 +94,23 @@ def time_backend(backend, batch: np.ndarray, warmup: int, iters: int) -> dict:
         times_ms.append(start.elapsed_time(end))
     median = statistics.median(times_ms)
     return {"median_ms": median, "p90_ms": float(np.percentile(times_ms, 90)), "fps": len(batch) * 1000 / median}
+
+
+def time_stabiliser(frame: np.ndarray, iters: int) -> dict:
+    """CPU time of one TemporalStabiliser step (default settings) on ``frame`` and a copy moved by 2 px."""
+    import time
+
+    from cartoonize.realtime.temporal import TemporalStabiliser
+    moved = np.roll(frame, 2, axis=1)
+    stabiliser, times_ms = TemporalStabiliser(), []
+    stabiliser.step(frame, frame)
+    for i in range(iters + 2):
+        source = moved if i % 2 else frame
+        start = time.perf_counter()
+        stabiliser.step(source, source)
+        if i >= 2:   # two warm-up steps
+            times_ms.append((time.perf_counter() - start) * 1000)
+    return {"median_ms": statistics.median(times_ms), "p90_ms": float(np.percentile(times_ms, 90))}
 
 
 def parity(got: np.ndarray, want: np.ndarray, fp16: bool) -> dict:
@@ -176,9 +195,12 @@ def main(style: str | None, weights: Path | None, clip: Path | None, sizes: tupl
                     speedup = baseline[text] / timing["median_ms"] if text in baseline else None
                     report["rows"].append({"backend": label, "size": text, **check, **timing, "vs_torch_fp32": speedup})
                     click.echo(f"{label} {text}: {timing['median_ms']:.2f} ms, parity {check}", err=True)
+        report["stabiliser"] = {text: time_stabiliser(batch[0], iters) for text, (batch, _) in batches.items()}
         json_path.write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"{gpu} (compute {report['compute_capability']}), batch {batch_size}, frame: {frame_source}")
         click.echo(gpu_table(report["rows"]))
+        click.echo("stabiliser on the CPU (cartoonize-video's default): " + ", ".join(
+            f"{text} {t['median_ms']:.1f} ms" for text, t in report["stabiliser"].items()))
         click.echo(f"wrote {json_path}")
         failed = [r for r in report["rows"] if "error" in r or r.get("ok") is False]
         if failed or (report["tests"] and report["tests"]["returncode"] not in (0, 5)):
