@@ -176,9 +176,10 @@ class ResolutionBackend(WrappedBackend):
 
     def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
         check_rgb_u8_nhwc(rgb_u8_nhwc)
+        height, width = rgb_u8_nhwc.shape[1:3]
+        if internal_size(width, height, self.config) == (width, height):
+            return self._run(rgb_u8_nhwc)      # painted at full size: no copy of the batch
         small = np.stack([painted_input(frame, self.config) for frame in rgb_u8_nhwc])
-        if small.shape == rgb_u8_nhwc.shape:
-            return self._run(rgb_u8_nhwc)
         styled = self._run(small)
         return np.stack([back_to_full_size(s, o, f, self.config) for s, o, f in zip(small, styled, rgb_u8_nhwc)])
 
