@@ -108,7 +108,7 @@ class Cartoonizer:
         ``crf``, ``preset``, ``pix_fmt``. ``progress(n)`` is called as frames are written. Returns a
         TranscodeResult (``frames``, ``seconds``, ``fps``, ``copied_packets``, ``output``).
         """
-        from .realtime.temporal import TemporalConfig, with_resolution_and_temporal
+        from .realtime.temporal import temporal_config, with_resolution_and_temporal
         from .realtime.transcode import cartoonize_video
         from .realtime.video_sink import EncodeConfig
 
@@ -116,12 +116,11 @@ class Cartoonizer:
         unknown = sorted(set(encode_options) - known)
         if unknown:
             raise BadInputError(f"unknown encode option(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
-        if isinstance(temporal, bool):
-            stabilise = TemporalConfig() if temporal else None
-        elif isinstance(temporal, (int, float)):
-            stabilise = TemporalConfig(strength=float(temporal)) if temporal else None
-        else:
+        if not isinstance(temporal, (bool, int, float)):
             raise BadInputError(f"temporal must be True, False or a strength in [0, 1), got {temporal!r}")
+        # The command line's rule (realtime/temporal.temporal_config): a strength of 0 is off.
+        stabilise = (temporal_config(temporal, None) if isinstance(temporal, bool)
+                     else temporal_config(True, float(temporal)))
         # Not closed after the call: the wrappers close the engine this Cartoonizer keeps for later calls.
         engine = with_resolution_and_temporal(self._loaded, self._resolution, self._trained_side, stabilise)
         return cartoonize_video(Path(src), Path(dst), engine, EncodeConfig(**encode_options),
