@@ -58,6 +58,8 @@ class Cartoonizer:
                                device=device, fp16=fp16, max_batch=batch_size)
         resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         self._loaded = load_backend(config, announce=self._log)
+        self._config = config
+        self._steady = None   # the engine with steady norm statistics that video() loads when the style has them
         self._resolution, self._trained_side = resolution, trained_side_of(config)
         self._engine = with_resolution(self._loaded, resolution, self._trained_side)
         self.description = describe(self._engine)   # e.g. "opencv cpu uint8, style classic"
@@ -104,10 +106,12 @@ class Cartoonizer:
 
         ``temporal``: run-time stabilisation against flicker, on by default as in cartoonize-video (True:
         the default strength; a number: that strength; False or 0: off; docs/QUALITY.md). Each call starts
-        a fresh stabiliser. ``encode_options`` are EncodeConfig fields: ``codec`` (default libx264),
+        a fresh stabiliser. Stabilised, a CartoonGAN generator uses its steady norm statistics, as in
+        cartoonize-video (a second engine, loaded on the first such call and kept). ``encode_options`` are EncodeConfig fields: ``codec`` (default libx264),
         ``crf``, ``preset``, ``pix_fmt``. ``progress(n)`` is called as frames are written. Returns a
         TranscodeResult (``frames``, ``seconds``, ``fps``, ``copied_packets``, ``output``).
         """
+        from .engines.backend import for_video, load_backend
         from .realtime.temporal import temporal_config, with_resolution_and_temporal
         from .realtime.transcode import cartoonize_video
         from .realtime.video_sink import EncodeConfig
@@ -121,15 +125,24 @@ class Cartoonizer:
         # The command line's rule (realtime/temporal.temporal_config): a strength of 0 is off.
         stabilise = (temporal_config(temporal, None) if isinstance(temporal, bool)
                      else temporal_config(True, float(temporal)))
+        loaded = self._loaded
+        if for_video(self._config, stabilise is not None) != self._config:
+            if self._steady is None:
+                self._steady = load_backend(for_video(self._config, True), announce=self._log)
+            loaded = self._steady
         # Not closed after the call: the wrappers close the engine this Cartoonizer keeps for later calls.
-        engine = with_resolution_and_temporal(self._loaded, self._resolution, self._trained_side, stabilise)
+        engine = with_resolution_and_temporal(loaded, self._resolution, self._trained_side, stabilise)
         return cartoonize_video(Path(src), Path(dst), engine, EncodeConfig(**encode_options),
                                 overwrite=overwrite, batch_size=self.batch_size, progress=progress,
                                 log=self._log, warn=self._warn)
 
     def close(self) -> None:
         """Release the engine (GPU memory, sessions). Idempotent."""
-        self._engine.close()
+        try:
+            self._engine.close()
+        finally:
+            if self._steady is not None:
+                self._steady.close()
 
     def __enter__(self) -> "Cartoonizer":
         return self

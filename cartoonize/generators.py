@@ -25,20 +25,60 @@ class StdInstanceNorm(nn.Module):
     1e-9): nn.InstanceNorm2d adds eps to the variance, which moves outputs of near-constant channels.
     Statistics are taken in float32 even when the network runs in fp16: 1e-9 is zero in fp16 (a flat
     black frame would divide 0 by 0) and the variance of 256-channel activations can overflow it.
+
+    With ``steady`` the layer also holds fixed per-channel statistics (``steady_mean``,
+    ``steady_std``; see ``set_statistics``), which video uses instead of each frame's own: a frame's
+    statistics change when anything enters the picture, and every pixel's colour with them.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-9):
+    def __init__(self, channels: int, eps: float = 1e-9, steady: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.eps = eps
+        self.statistics = "frame"   # "frame": each image's own; "steady": the stored ones; "calibrate": see below
+        if steady:
+            self.register_buffer("steady_mean", torch.zeros(channels))
+            self.register_buffer("steady_std", torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x32 = x.float()
-        centred = x32 - x32.mean(dim=(2, 3), keepdim=True)
-        std = centred.square().mean(dim=(2, 3), keepdim=True).sqrt()
+        if self.statistics == "steady":
+            # A fixed per-channel affine map, exported as a Mul and an Add.
+            scale = self.weight / (self.steady_std + self.eps)
+            shift = self.bias - self.steady_mean * scale
+            return (x32 * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)).to(x.dtype)
+        # "calibrate": the statistics of the whole batch (all pixels of all its images, as batch norm takes
+        # them), used for every image and kept as the steady ones; run on a batch of photos, each layer then
+        # sees the activations it will see when the layers before it are steady too.
+        dims = (0, 2, 3) if self.statistics == "calibrate" else (2, 3)
+        mean = x32.mean(dim=dims, keepdim=True)
+        centred = x32 - mean
+        std = centred.square().mean(dim=dims, keepdim=True).sqrt()
+        if self.statistics == "calibrate":
+            self.steady_mean.copy_(mean.flatten())
+            self.steady_std.copy_(std.flatten())
         y = (centred / (std + self.eps)).to(x.dtype)   # normalised values are O(1): safe in fp16 again
         return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def has_steady_statistics(generator: nn.Module) -> bool:
+    """Whether the generator's instance norms hold steady statistics (CartoonGAN generators calibrated for video)."""
+    norms = [m for m in generator.modules() if isinstance(m, StdInstanceNorm)]
+    return bool(norms) and all(hasattr(m, "steady_mean") for m in norms)
+
+
+def set_statistics(generator: nn.Module, statistics: str) -> nn.Module:
+    """Make every instance norm of ``generator`` use ``"frame"`` (each image's own statistics, as trained)
+    or ``"steady"`` statistics (stored, for video; train/steady_statistics.py computes them). Returns it."""
+    if statistics not in ("frame", "steady", "calibrate"):
+        raise ValueError(f"statistics must be 'frame', 'steady' or 'calibrate', got {statistics!r}")
+    if statistics != "frame" and not has_steady_statistics(generator):
+        raise ValueError("this generator has no steady statistics (only calibrated CartoonGAN generators do)")
+    for m in generator.modules():
+        if isinstance(m, StdInstanceNorm):
+            m.statistics = statistics
+    return generator
 
 
 class DropFirstRowAndColumn(nn.Module):
@@ -61,11 +101,11 @@ def _upsample(c_in: int, c_out: int) -> list[nn.Module]:
 class CartoonGANResBlock(nn.Module):
     """pad-conv-norm-relu-pad-conv-norm plus identity (Chen et al. 2018, Fig. 2)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, steady: bool = False):
         super().__init__()
         self.body = nn.Sequential(
-            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels), nn.ReLU(inplace=True),
-            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels),
+            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels, steady=steady), nn.ReLU(inplace=True),
+            *_padded_conv(channels, channels, 3), StdInstanceNorm(channels, steady=steady),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,25 +122,28 @@ class CartoonGANGenerator(nn.Module):
     as in the graph that consumes the released weights (mnicnc404/CartoonGan-tensorflow,
     ``style_transfer/cartoongan/cartoongan.py``); ``cartoonize.train.import_cartoongan`` loads those
     weights. Modules are registered in the reference graph's layer order, which the importer relies on.
+    ``steady_statistics``: the norms also hold fixed statistics for video (``StdInstanceNorm``).
     """
 
     downsample_factor = 4
 
-    def __init__(self, base: int = 64, blocks: int = 8):
+    def __init__(self, base: int = 64, blocks: int = 8, steady_statistics: bool = False):
         super().__init__()
-        self.flat = nn.Sequential(*_padded_conv(3, base, 7), StdInstanceNorm(base), nn.ReLU(inplace=True))
+        def norm(channels: int) -> StdInstanceNorm:
+            return StdInstanceNorm(channels, steady=steady_statistics)
+        self.flat = nn.Sequential(*_padded_conv(3, base, 7), norm(base), nn.ReLU(inplace=True))
         self.down = nn.Sequential(
             *_padded_conv(base, base * 2, 3, 2), *_padded_conv(base * 2, base * 2, 3),
-            StdInstanceNorm(base * 2), nn.ReLU(inplace=True),
+            norm(base * 2), nn.ReLU(inplace=True),
             *_padded_conv(base * 2, base * 4, 3, 2), *_padded_conv(base * 4, base * 4, 3),
-            StdInstanceNorm(base * 4), nn.ReLU(inplace=True),
+            norm(base * 4), nn.ReLU(inplace=True),
         )
-        self.res = nn.Sequential(*[CartoonGANResBlock(base * 4) for _ in range(blocks)])
+        self.res = nn.Sequential(*[CartoonGANResBlock(base * 4, steady_statistics) for _ in range(blocks)])
         self.up = nn.Sequential(
             *_upsample(base * 4, base * 2), *_padded_conv(base * 2, base * 2, 3),
-            StdInstanceNorm(base * 2), nn.ReLU(inplace=True),
+            norm(base * 2), nn.ReLU(inplace=True),
             *_upsample(base * 2, base), *_padded_conv(base, base, 3),
-            StdInstanceNorm(base), nn.ReLU(inplace=True),
+            norm(base), nn.ReLU(inplace=True),
         )
         self.out = nn.Sequential(*_padded_conv(base, 3, 7))
 

@@ -22,6 +22,13 @@ class Style:
     kind: str                  # "filter" (runs on the opencv backend) or "generator" (neural)
     weights: Path | None       # safetensors file for generators, None for filters
     description: str
+    statistics: str = "frame"  # "steady": a CartoonGAN generator's stored norm statistics (video; see
+                               # has_steady_statistics), instead of each frame's own
+
+    @property
+    def label(self) -> str:
+        """The name, with the statistics when not the frame's own: what one-line descriptions show."""
+        return self.name if self.statistics == "frame" else f"{self.name} ({self.statistics} statistics)"
 
 
 def _student(look: str) -> Style:
@@ -80,6 +87,15 @@ def trained_side(style: Style) -> int | None:
     from .weights import read_metadata
     side = read_metadata(style.weights).get("work_side")
     return int(side) if isinstance(side, int) and side >= 16 else None
+
+
+def has_steady_statistics(style: Style) -> bool:
+    """Whether the style's weights hold steady norm statistics (the bundled -full styles do; see
+    train/steady_statistics.py): video then uses them instead of each frame's own, against flicker."""
+    if style.weights is None or style.weights.suffix.lower() != ".safetensors":
+        return False
+    from .weights import read_metadata
+    return bool(read_metadata(style.weights).get("args", {}).get("steady_statistics"))
 
 
 def generator_style(weights: Path) -> Style:

@@ -68,11 +68,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def load_generator(path: Path) -> tuple["torch.nn.Module", dict[str, Any]]:
-    """Build the generator named in the file's metadata and load its tensors (as float32), in eval mode."""
+def load_generator(path: Path, statistics: str = "frame") -> tuple["torch.nn.Module", dict[str, Any]]:
+    """Build the generator named in the file's metadata and load its tensors (as float32), in eval mode.
+
+    ``statistics``: ``"steady"`` makes a calibrated CartoonGAN generator use its stored norm statistics
+    (for video; generators.StdInstanceNorm); a file without them is refused, never run otherwise.
+    """
     import torch  # noqa: F401 - safe_open(framework="pt") returns torch tensors
 
-    from .generators import build_generator
+    from .generators import build_generator, set_statistics
     meta = read_metadata(path)
     try:
         generator = build_generator(meta["architecture"], meta.get("args", {}))
@@ -88,4 +92,8 @@ def load_generator(path: Path) -> tuple["torch.nn.Module", dict[str, Any]]:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise BadInputError(f"{path}: tensors do not match architecture {meta['architecture']!r}: {first}") from None
+    try:
+        set_statistics(generator, statistics)
+    except ValueError as e:
+        raise BadInputError(f"{path}: {e}") from None
     return generator.eval(), meta

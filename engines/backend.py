@@ -21,7 +21,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from cartoonize.errors import BackendUnavailableError, BadInputError
-from cartoonize.styles import DEFAULT_STYLE, Style, generator_style, resolve_style, trained_side
+from cartoonize.styles import (DEFAULT_STYLE, Style, generator_style, has_steady_statistics, resolve_style,
+                               trained_side)
 from cartoonize.weights import read_metadata
 
 BACKEND_NAMES = ("auto", "torch", "torch-compiled", "onnxruntime", "tensorrt", "opencv")
@@ -64,6 +65,8 @@ class BackendConfig:
     max_batch: int = 1             # most frames per infer call a TensorRT engine is built for
     frame_sizes: tuple[tuple[int, int], ...] = ()  # (width, height) TensorRT engines must take; () = first frame's
     cache_dir: Path | None = None  # TensorRT engine cache; None = $CARTOONIZE_CACHE_DIR or ~/.cache/cartoonize/engines
+    statistics: str = "frame"      # "steady": the style's stored norm statistics instead of each frame's own
+                                   # (CartoonGAN generators, for video: see for_video)
 
 
 class WrappedBackend:
@@ -94,14 +97,40 @@ def describe(backend: Backend) -> str:
 
 
 def _style_of(config: BackendConfig) -> Style:
+    style = _named_style(config)
+    if config.statistics == "frame":
+        return style
+    if config.statistics != "steady":
+        raise BadInputError(f"statistics must be 'frame' or 'steady', got {config.statistics!r}")
+    if not has_steady_statistics(style):
+        raise BadInputError(f"style {style.name!r} has no steady norm statistics (only the calibrated CartoonGAN "
+                            f"generators do: cartoonize-prep steady-statistics)")
+    return replace(style, statistics="steady")
+
+
+def _named_style(config: BackendConfig) -> Style:
     if config.weights is None:
         return resolve_style(config.style)
     if Path(config.weights).suffix.lower() == ".onnx":
         from .onnx_export import load_onnx_file
-        load_onnx_file(config.weights, config.fp16)   # a bad or mismatched file fails here, before loading
-        return generator_style(config.weights)
+        model = load_onnx_file(config.weights, config.fp16)   # a bad or mismatched file fails here, before loading
+        # Exported with steady statistics (cartoonize-export --statistics steady): they are in the graph; say so.
+        return replace(generator_style(config.weights), statistics=model.metadata.get("statistics", "frame"))
     read_metadata(config.weights)   # a bad file fails here, before anything is announced or loaded
     return generator_style(config.weights)
+
+
+def for_video(config: BackendConfig, stabilised: bool) -> BackendConfig:
+    """The config a video runs with: stabilised, a style that holds steady norm statistics uses them.
+
+    A CartoonGAN generator normalises each frame by its own statistics, so anything entering the
+    picture re-grades all of it; the flow-guided stabiliser cannot hold that back (bikes.mp4: 2.3-3.4x
+    the source's flicker with it, 0.88-1.17x with steady statistics too; docs/QUALITY.md). So stabilising a
+    video means both. Without stabilisation (--no-temporal) every frame gets the generator as trained.
+    """
+    if stabilised and config.statistics == "frame" and has_steady_statistics(_named_style(config)):
+        return replace(config, statistics="steady")
+    return config
 
 
 def trained_side_of(config: BackendConfig) -> int | None:

@@ -43,11 +43,11 @@ class CompiledTorchBackend:
         if importlib.util.find_spec("triton") is None:
             raise BackendUnavailableError("torch.compile on CUDA needs Triton, which this PyTorch lacks: "
                                           "pip install triton (matching your torch version)")
-        self.style = style.name
+        self.style = style.label
         self.device = str(dev)
         self.precision = "fp16" if fp16 else "fp32"
         dtype = torch.float16 if fp16 else torch.float32
-        generator, self.metadata = load_generator(style.weights)
+        generator, self.metadata = load_generator(style.weights, style.statistics)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = RgbU8Model(generator.to(device=dev, dtype=dtype, memory_format=memory_format), compute_dtype=dtype)
         self._model = model.eval()

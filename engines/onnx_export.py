@@ -84,7 +84,7 @@ def export_onnx(style: Style, fp16: bool = False, opset: int = DEFAULT_OPSET) ->
         raise BadInputError(f"style {style.name!r} is a filter, not a neural network: nothing to export")
     if opset < 17:
         raise BadInputError(f"opset {opset} is too old; use 17 or newer")
-    generator, weights_meta = load_generator(style.weights)
+    generator, weights_meta = load_generator(style.weights, style.statistics)
     dtype = torch.float16 if fp16 else torch.float32
     # deepcopy: .half() converts in place, and the caller may still hold the float32 generator.
     model = ExportableRgbU8Model(copy.deepcopy(generator).to(dtype), dtype).eval()
@@ -109,6 +109,7 @@ def export_onnx(style: Style, fp16: bool = False, opset: int = DEFAULT_OPSET) ->
         "args": json.dumps(weights_meta.get("args", {}), sort_keys=True),
         "license": str(weights_meta.get("license", "")),
         "weights_sha256": file_sha256(style.weights),
+        "statistics": style.statistics,
         "precision": "fp16" if fp16 else "fp32",
         "multiple": str(model.multiple),
         "input": f"{INPUT_NAME}: uint8 (batch, height, width, 3) RGB",

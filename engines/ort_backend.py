@@ -62,7 +62,7 @@ class OnnxRuntimeBackend:
             raise BackendUnavailableError(
                 f"onnxruntime {ort.__version__} has no {wanted} (it offers {', '.join(ort.get_available_providers())}); "
                 f"{GPU_HINT}")
-        self.style = style.name
+        self.style = style.label
         self.precision = "fp16" if fp16 else "fp32"
         self.device = "cpu" if kind == "cpu" else f"cuda:{index}"
         self.provider = provider

@@ -157,7 +157,7 @@ class TensorRTBackend:
             raise BadInputError(f"backend tensorrt runs on CUDA GPUs, not on {device!r}")
         if max_batch < 1:
             raise BadInputError(f"max batch must be at least 1, got {max_batch}")
-        self.style = style.name
+        self.style = style.label
         self.device = str(dev)
         self.precision = "fp16" if fp16 else "fp32"
         self._trt = trt

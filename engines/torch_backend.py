@@ -43,7 +43,7 @@ class TorchBackend:
                  channels_last: bool = True, threads: int | None = None):
         if style.weights is None:
             raise ValueError(f"style {style.name!r} has no generator weights")
-        self.style = style.name
+        self.style = style.label
         dev = resolve_torch_device(device)
         self.device = str(dev)
         self.precision = "fp16" if fp16 else "fp32"
@@ -53,7 +53,7 @@ class TorchBackend:
         if fp16 and dev.type == "cpu" and not _cpu_supports_fp16_conv():
             raise BackendUnavailableError("fp16 convolutions are not supported by this PyTorch on the CPU; "
                                           "drop --fp16 or use a CUDA device")
-        generator, self.metadata = load_generator(style.weights)
+        generator, self.metadata = load_generator(style.weights, style.statistics)
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._model = RgbU8Model(generator.to(device=dev, dtype=dtype, memory_format=self._memory_format),
                                  compute_dtype=dtype).eval()

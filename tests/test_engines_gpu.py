@@ -130,3 +130,34 @@ def test_auto_uses_the_gpu_in_fp16_and_says_so(setup):
             pytest.skip("auto picked torch-compiled: compiling here would repeat test_compiled_fp16")
         check(backend, frames, reference, True)
     assert lines[0].startswith("backend auto: ") and "fp16" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def steady_setup(tmp_path_factory, carphone_clip):
+    """A tiny CartoonGAN generator with steady statistics, and its CPU fp32 steady output."""
+    from cartoonize.train.steady_statistics import with_steady_statistics
+    from cartoonize.weights import load_generator, save_generator
+    folder = tmp_path_factory.mktemp("gpu-steady")
+    frames = real_frames(carphone_clip, 4)
+    generator, meta = load_generator(tiny_weights(folder, "cartoongan"))
+    weights = folder / "calibrated.safetensors"
+    save_generator(with_steady_statistics(generator, frames), weights, architecture="cartoongan",
+                   args={**meta["args"], "steady_statistics": True}, style="calibrated", license="MIT")
+    with load_backend(BackendConfig(backend="torch", weights=weights, device="cpu", statistics="steady")) as cpu:
+        reference = cpu.infer(frames)
+    return weights, frames, reference, folder
+
+
+@pytest.mark.parametrize("backend, fp16", [("torch", True), ("onnxruntime", True), ("tensorrt", True)])
+def test_steady_statistics_on_the_gpu_engines(steady_setup, backend, fp16):
+    """Video's steady statistics (a per-channel multiply-add in the export) on every GPU engine, in FP16."""
+    if backend == "tensorrt" and importlib.util.find_spec("tensorrt") is None:
+        pytest.skip("TensorRT not installed (pip install 'cartoonize[trt]')")
+    if backend == "onnxruntime" and not ort_has("CUDAExecutionProvider"):
+        pytest.skip("onnxruntime without the CUDA execution provider (pip install onnxruntime-gpu)")
+    weights, frames, reference, folder = steady_setup
+    config = BackendConfig(backend=backend, weights=weights, device="cuda", fp16=fp16, statistics="steady",
+                           max_batch=4, cache_dir=folder / "trt")
+    with load_backend(config) as engine:
+        assert "steady statistics" in engine.style
+        check(engine, frames, reference, fp16)

@@ -15,12 +15,12 @@ import glob
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, for_video
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.images import first_line
@@ -153,6 +153,7 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
             resolution=ResolutionConfig(max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4)),
             batch_size=batch_size,
             temporal=temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT))
+        settings = replace(settings, backend=for_video(settings.backend, settings.temporal is not None))
         check_encoder(settings.encode)
         from cartoonize.engines.backend import _style_of
         _style_of(settings.backend)          # an unknown style or a bad weights file: one line, before Ray starts

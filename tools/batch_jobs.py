@@ -52,7 +52,9 @@ class BatchSettings:
     temporal: TemporalConfig | None = None   # run-time stabilisation (--temporal); None: off
 
     def fingerprint(self) -> str:
-        described = {"backend": {k: str(v) for k, v in asdict(self.backend).items()},
+        # The statistics only when steady, so that runs of other styles keep the fingerprint they had before.
+        backend = {k: str(v) for k, v in asdict(self.backend).items() if (k, v) != ("statistics", "frame")}
+        described = {"backend": backend,
                      "encode": asdict(self.encode), "resolution": asdict(self.resolution)}
         if self.temporal is not None:   # only when on: a run without it keeps the fingerprint it had before the option
             described["temporal"] = asdict(self.temporal)

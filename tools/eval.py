@@ -8,6 +8,7 @@ What the numbers mean: docs/QUALITY.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -90,7 +91,8 @@ def main() -> None:
 @click.argument("stylised_path", metavar="[STYLISED]", required=False, type=click.Path(path_type=Path))
 @click.option("--style", "style_spec", metavar="NAME|WEIGHTS",
               help="Stylise SOURCE with this bundled style or weights file instead of reading STYLISED.")
-@click.option("--temporal", is_flag=True, help="With --style: also measure the output with run-time stabilisation.")
+@click.option("--temporal", is_flag=True, help="With --style: also measure the output with run-time stabilisation "
+              "(as cartoonize-video runs it: a CartoonGAN style with its steady norm statistics, also measured alone).")
 @click.option("--temporal-strength", type=click.FloatRange(0, 1, max_open=True),
               help="Stabilisation strength for --temporal (default: cartoonize-video's).")
 @click.option("--backend", default="auto", show_default=True, help="Inference engine for --style.")
@@ -110,7 +112,9 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
 
     Flow comes from SOURCE (OpenCV DIS) with a forward-backward mask; each stylised frame is compared
     with the previous one warped onto it (Lai et al., ECCV 2018). Give STYLISED, or --style to stylise
-    SOURCE here (with --temporal the stabilised output is measured too, from the same frames).
+    SOURCE here (with --temporal the stabilised output is measured too, from the same frames; a style with
+    steady norm statistics is then also run with them, as cartoonize-video does, and that output measured
+    with and without the stabiliser).
     """
     with reported_errors(debug):
         from cartoonize.quality import WarpConfig, WarpingErrorMeter
@@ -138,15 +142,23 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
                         meter.add(src, {label: out})
                     bar.update(1)
             else:
-                from cartoonize.engines.backend import load_backend, trained_side_of
+                from cartoonize.engines.backend import for_video, load_backend, trained_side_of
                 from cartoonize.engines.resize import (ResolutionConfig, at_trained_scale, back_to_full_size,
                                                        painted_input)
                 from cartoonize.realtime.temporal import TemporalStabiliser, temporal_config
                 config = temporal_config(temporal, temporal_strength)
                 stabiliser = TemporalStabiliser(config) if config is not None else None
-                names = [label] + ([f"{label} +temporal {config.strength:g}"] if config is not None else [])
                 backend_config = _backend_config(style_spec, backend, device)
-                with load_backend(backend_config, announce=lambda m: None) as engine:
+                # Stabilised, a style with steady norm statistics runs with them, as in cartoonize-video: then
+                # both networks run, and the steady one is measured alone too.
+                steady_config = for_video(backend_config, config is not None)
+                steady = steady_config != backend_config
+                names = ([label] + ([f"{label} steady statistics"] if steady else [])
+                         + ([f"{label} +temporal {config.strength:g}"] if config is not None else []))
+                with contextlib.ExitStack() as stack:
+                    engine = stack.enter_context(load_backend(backend_config, announce=lambda m: None))
+                    steady_engine = (stack.enter_context(load_backend(steady_config, announce=lambda m: None))
+                                     if steady else engine)
                     # As cartoonize-video runs the style: at its trained size on a CPU, stabilised there, guided
                     # upsampling back (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
                     resolution = at_trained_scale(ResolutionConfig(), trained_side_of(backend_config), engine.device)
@@ -154,8 +166,11 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
                         small = painted_input(src, resolution)
                         out = engine.infer(small[None])[0]
                         videos = {label: back_to_full_size(small, out, src, resolution)}
+                        if steady:
+                            out = steady_engine.infer(small[None])[0]
+                            videos[names[1]] = back_to_full_size(small, out, src, resolution)
                         if stabiliser is not None:
-                            videos[names[1]] = back_to_full_size(small, stabiliser.step(small, out), src, resolution)
+                            videos[names[-1]] = back_to_full_size(small, stabiliser.step(small, out), src, resolution)
                         for meter in meters:
                             meter.add(src, videos)
                         bar.update(1)

@@ -21,6 +21,7 @@ Examples:
   cartoonize-export --weights my_style.safetensors -o my_style.onnx
   cartoonize-export --style hayao --fp16 -o hayao-fp16.onnx
   cartoonize-export --style hayao-full --engine trt --fp16 --size 1280x720 --size 1920x1080 --batch-size 4
+  cartoonize-export --style hayao-full --statistics steady --engine trt --fp16 --size 1920x1080   # for video
 """
 
 
@@ -55,7 +56,7 @@ def self_check(exported, style) -> str:
     batch = frame[None]
     session = ort.InferenceSession(exported.onnx_bytes, providers=["CPUExecutionProvider"])
     got = session.run(None, {INPUT_NAME: batch})[0]
-    generator, _ = load_generator(style.weights)
+    generator, _ = load_generator(style.weights, style.statistics)
     with torch.inference_mode():
         want = RgbU8Model(generator.eval()).eval()(torch.from_numpy(batch)).numpy()
     check = parity(got, want, fp16=exported.precision == "fp16")
@@ -74,6 +75,9 @@ def self_check(exported, style) -> str:
 @click.option("--engine", type=click.Choice(["onnx", "trt"]), default="onnx", show_default=True,
               help="onnx: write an ONNX file. trt: build the TensorRT engine into the engine cache.")
 @click.option("--fp16", is_flag=True, help="Half-precision compute (input and output stay uint8).")
+@click.option("--statistics", type=click.Choice(["frame", "steady"]), default="frame", show_default=True,
+              help="steady: the CartoonGAN styles' stored norm statistics, as a stabilised video (cartoonize-video's "
+                   "default) runs them; frame: each frame's own, as pictures run them.")
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True, help="ONNX opset.")
 @click.option("--size", "sizes", multiple=True, help="WIDTHxHEIGHT the TensorRT engine must take (repeatable).")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -84,7 +88,8 @@ def self_check(exported, style) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="Errors only.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(style: str | None, weights: Path | None, output: Path | None, engine: str, fp16: bool, opset: int,
+def main(style: str | None, weights: Path | None, output: Path | None, engine: str, fp16: bool, statistics: str,
+         opset: int,
          sizes: tuple[str, ...], batch_size: int, device: str, cache_dir: Path | None, overwrite: bool,
          quiet: bool, debug: bool) -> None:
     """Export a neural style for ONNX Runtime or TensorRT.
@@ -96,6 +101,14 @@ def main(style: str | None, weights: Path | None, output: Path | None, engine: s
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     with reported_errors(debug):
         chosen = _style(style, weights)
+        if statistics == "steady":
+            from dataclasses import replace
+
+            from cartoonize.styles import has_steady_statistics
+            if not has_steady_statistics(chosen):
+                raise BadInputError(f"style {chosen.name!r} has no steady norm statistics (only the calibrated "
+                                    f"CartoonGAN generators do: cartoonize-prep steady-statistics)")
+            chosen = replace(chosen, statistics="steady")
         if engine == "trt":
             if output is not None:
                 raise BadInputError("--output applies to --engine onnx; TensorRT engines go to the cache (--cache-dir)")
@@ -111,7 +124,8 @@ def main(style: str | None, weights: Path | None, output: Path | None, engine: s
         from cartoonize.engines.onnx_export import export_onnx
         from cartoonize.files import write_atomic
 
-        output = output or Path(f"{chosen.name}{'-fp16' if fp16 else ''}.onnx")
+        steady = "-steady" if chosen.statistics == "steady" else ""
+        output = output or Path(f"{chosen.name}{steady}{'-fp16' if fp16 else ''}.onnx")
         if output.exists() and not overwrite:
             raise BadInputError(f"{output}: already exists (use --overwrite to replace it)")
         if output.is_dir():

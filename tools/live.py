@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, check_request, load_backend, trained_side_of
+from cartoonize.engines.backend import (BACKEND_NAMES, BackendConfig, check_request, for_video, load_backend,
+                                        trained_side_of)
 from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
@@ -147,7 +148,10 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
         styles = [weights.stem] if weights is not None else _styles_to_cycle(first_style, backend)
 
         def wanted(name: str) -> BackendConfig:
-            return config if weights is not None or name == first_style else replace(config, style=name)
+            # Live output is video: a style with steady norm statistics always uses them (engines/backend.for_video),
+            # whatever the stabiliser's state, which the hotkey toggles at run time (the network is loaded once).
+            chosen = config if weights is not None or name == first_style else replace(config, style=name)
+            return for_video(chosen, stabilised=True)
 
         def load_style(name: str):
             return load_backend(wanted(name), announce=log)

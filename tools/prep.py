@@ -3,6 +3,7 @@
 Usage: ``cartoonize-prep cartoongan CartoonGan-tensorflow/style_transfer/cartoongan/pretrained_weights/hayao hayao-full.safetensors``
        ``cartoonize-prep smooth data/cartoon data/cartoon_smoothed``
        ``cartoonize-prep vgg ~/.cache/cartoonize/vgg16_hed.safetensors``
+       ``cartoonize-prep steady-statistics hayao-full.safetensors hayao-full.safetensors --photos data/photos --overwrite``
 """
 
 from __future__ import annotations
@@ -87,6 +88,64 @@ def cartoongan(folder: Path, out: Path, style: str | None, fp32: bool, overwrite
         generator, meta = import_cartoongan(folder, style or folder.name)
         save_generator(generator, out, half=not fp32, **meta)
         click.echo(f"wrote {out} (CartoonGAN {meta['style']}, {'fp32' if fp32 else 'fp16'}, {meta['license']})",
+                   err=True)
+
+
+@main.command("steady-statistics")
+@click.argument("weights", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--photos", required=True, type=click.Path(path_type=Path), help="Folder of calibration photos.")
+@click.option("--count", type=click.IntRange(2, None), default=40, show_default=True,
+              help="Photos used, the first ones by name.")
+@click.option("--size", default="640x480", show_default=True, help="Each photo is cropped to WxH (the CPU working size).")
+@click.option("--fp32", is_flag=True, help="Store float32 tensors (default: float16, as the bundled styles).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (OUT may be WEIGHTS).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def steady_statistics(weights: Path, out: Path, photos: Path, count: int, size: str, fp32: bool, overwrite: bool,
+                      debug: bool) -> None:
+    """Give the CartoonGAN generator WEIGHTS steady norm statistics for video, calibrated on photos; write OUT.
+
+    A stabilised video (cartoonize-video's default) then uses them instead of each frame's own, against
+    flicker (docs/QUALITY.md, "Steady statistics"). No training: the generator's values are kept (stored as
+    float16 unless --fp32), and pictures keep each frame's statistics. Memory: about 14 GB for 40 photos at
+    640x480.
+    """
+    with reported_errors(debug):
+        from cartoonize.errors import BadInputError
+        from cartoonize.train.steady_statistics import calibration_photos, with_steady_statistics
+        from cartoonize.weights import load_generator, save_generator
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise BadInputError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+        if min(width, height) < 32:
+            raise BadInputError(f"--size {size!r}: each side must be at least 32 pixels (640x480 is the default)")
+        if out.suffix != ".safetensors":
+            raise BadInputError(f"{out}: the output name must end in .safetensors")
+        if out.exists() and not overwrite:
+            raise BadInputError(f"{out} exists; pass --overwrite to replace it")
+        if not photos.is_dir():
+            raise BadInputError(f"{photos}: not a folder of photos")
+        generator, meta = load_generator(weights)
+        if meta.get("architecture") != "cartoongan":
+            raise BadInputError(f"{weights}: a {meta['architecture']} generator; steady statistics are for "
+                                f"CartoonGAN generators (instance norms)")
+        paths = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
+        if len(paths) < 2:
+            raise BadInputError(f"{photos}: needs at least 2 .jpg/.png photos, found {len(paths)}")
+        try:
+            steady = with_steady_statistics(generator, calibration_photos(paths, width, height))
+        except ValueError as e:
+            raise BadInputError(str(e)) from None
+        recipe = {**(meta.get("recipe") or {}),
+                  "steady_statistics": {"method": "cartoonize-prep steady-statistics (train/steady_statistics.py)",
+                                        "photos": f"{photos} (first {len(paths)} by name)",
+                                        "size": f"{width}x{height}"}}
+        save_generator(steady, out, architecture="cartoongan", args={**meta.get("args", {}), "steady_statistics": True},
+                       style=meta.get("style", weights.stem), license=meta.get("license", ""), recipe=recipe,
+                       half=not fp32,
+                       work_side=meta.get("work_side"))
+        click.echo(f"wrote {out} ({meta['style']}, steady statistics from {len(paths)} photos at {width}x{height})",
                    err=True)
 
 

@@ -38,12 +38,13 @@ def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
 @contextlib.contextmanager
 def style_engine(style: str, temporal=None, painted_only: bool = False) -> Iterator:
     """The style as cartoonize-video runs it by default: at its trained scale on a CPU, guided upsampling back,
-    stabilised (inside, at the painted size) with the TemporalConfig ``temporal``. ``painted_only``: the bare
-    network, to be fed frames already at ``cpu_resolution``'s size."""
-    from cartoonize.engines.backend import BackendConfig, load_backend, trained_side_of
+    stabilised (inside, at the painted size) with the TemporalConfig ``temporal``, and then with steady norm
+    statistics where the style has them (engines/backend.for_video). ``painted_only``: the bare network, to be
+    fed frames already at ``cpu_resolution``'s size (steady statistics too when ``temporal`` is given)."""
+    from cartoonize.engines.backend import BackendConfig, for_video, load_backend, trained_side_of
     from cartoonize.engines.resize import ResolutionConfig
     from cartoonize.realtime.temporal import with_resolution_and_temporal
-    config = BackendConfig(style=style)
+    config = for_video(BackendConfig(style=style), stabilised=temporal is not None)
     with load_backend(config, announce=lambda m: None) as loaded:
         yield loaded if painted_only else with_resolution_and_temporal(loaded, ResolutionConfig(),
                                                                        trained_side_of(config), temporal)
@@ -56,28 +57,38 @@ def cpu_resolution(style: str):
     return at_trained_scale(ResolutionConfig(), trained_side_of(BackendConfig(style=style)), "cpu")
 
 
-def style_fingerprint(style: str) -> str:
-    """Name + the first bytes of the weights' SHA-256 (classic: its name): a cache key that changes with the style."""
+def style_fingerprint(style: str, steady: bool = False) -> str:
+    """Name + the first bytes of the weights' SHA-256 (classic: its name), + "-steady" for steady statistics:
+    a cache key that changes with the style."""
     import hashlib
 
     from cartoonize.styles import resolve_style
     weights = resolve_style(style).weights
-    return style if weights is None else f"{style}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
+    key = style if weights is None else f"{style}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
+    return f"{key}-steady" if steady else key
 
 
-def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cache: Path | None) -> list[np.ndarray]:
-    """The network's raw output for each (painted-size) source frame. With ``cache`` (a folder) the
-    frames are kept there as one .npy per clip and style (the first N frames), so that reruns (a new stabiliser setting,
-    another strength) skip the network: the CartoonGAN generators take seconds a frame on a CPU."""
+def has_steady(style: str) -> bool:
+    from cartoonize.styles import has_steady_statistics, resolve_style
+    return has_steady_statistics(resolve_style(style))
+
+
+def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cache: Path | None,
+                    steady: bool = False) -> list[np.ndarray]:
+    """The network's raw output for each (painted-size) source frame (``steady``: with steady norm statistics).
+    With ``cache`` (a folder) the frames are kept there as one .npy per clip and style (the first N frames), so
+    that reruns (a new stabiliser setting, another strength) skip the network: the CartoonGAN generators take
+    seconds a frame on a CPU."""
     from cartoonize.files import write_atomic
+    from cartoonize.realtime.temporal import TemporalConfig
     path = None
     if cache is not None:
-        path = Path(cache) / f"{Path(clip).stem}-{style_fingerprint(engine_style)}.npy"
+        path = Path(cache) / f"{Path(clip).stem}-{style_fingerprint(engine_style, steady)}.npy"
         if path.is_file():
             stored = np.load(path, mmap_mode="r", allow_pickle=False)   # the first N frames of the clip
             if len(stored) >= len(source) and stored.shape[1:] == source[0].shape:
                 return [np.array(frame) for frame in stored[:len(source)]]
-    with style_engine(engine_style, painted_only=True) as engine:
+    with style_engine(engine_style, temporal=TemporalConfig() if steady else None, painted_only=True) as engine:
         out = [engine.infer(src[None])[0] for src in source]
     if path is not None:
         import io
@@ -104,16 +115,21 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             stabiliser = TemporalStabiliser(config)
             # As cartoonize-video runs it: the network and the stabiliser at the painted size, then guided
             # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
+            # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video).
             resolution = cpu_resolution(style)
             small = [painted_input(src, resolution) for src in source]
-            for src, low_src, out in zip(source, small, stylised_frames(style, clip, small, cache)):
+            raw = stylised_frames(style, clip, small, cache)
+            steady = stylised_frames(style, clip, small, cache, steady=True) if has_steady(style) else raw
+            for src, low_src, out, out_steady in zip(source, small, raw, steady):
                 videos = {"raw": back_to_full_size(low_src, out, src, resolution),
-                          "temporal": back_to_full_size(low_src, stabiliser.step(low_src, out), src, resolution)}
+                          "steady": back_to_full_size(low_src, out_steady, src, resolution),
+                          "temporal": back_to_full_size(low_src, stabiliser.step(low_src, out_steady), src, resolution)}
                 for meter in meters:
                     meter.add(src, videos)
             short, long = (m.result() for m in meters)
             rows.append({"clip": clip, "style": style, "frames": len(source), "source_error": short.source,
                          "ratio_raw": short.ratio("raw"), "ratio_temporal": short.ratio("temporal"),
+                         "ratio_steady": short.ratio("steady") if has_steady(style) else None,
                          "ratio5_raw": long.ratio("raw"), "ratio5_temporal": long.ratio("temporal"),
                          "mask_fraction": short.mask_fraction})
             log(f"{clip} {style}: {rows[-1]['ratio_raw']:.3f} -> {rows[-1]['ratio_temporal']:.3f} "
@@ -216,13 +232,14 @@ def main(frames, styles_text, clips_text, strength, with_fps, fps_clips, rounds,
         click.echo(f"Warping-error ratio (stylised / source), strength {strength:g}, "
                    f"{'first ' + str(frames) + ' frames' if frames else 'whole clips'}; "
                    f"1-minute load average {load:.1f} at the start.\n")
-        click.echo("| clip | style | frames | source error | ratio t-1 | **with --temporal** | ratio t-5 | "
-                   "with --temporal (t-5) |")
-        click.echo("|---|---|---:|---:|---:|---:|---:|---:|")
+        click.echo("| clip | style | frames | source error | ratio t-1 | steady statistics | **with --temporal** | "
+                   "ratio t-5 | with --temporal (t-5) |")
+        click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         from cartoonize.realtime.temporal import TemporalConfig
         for r in ratio_rows(clips_text.split(","), styles, frames, TemporalConfig(strength=strength), log, cache):
             click.echo(f"| {r['clip']} | {r['style']} | {r['frames']} | {r['source_error']:.2f} | "
                        f"{r['ratio_raw']:.2f} | "
+                       f"{'-' if r['ratio_steady'] is None else format(r['ratio_steady'], '.2f')} | "
                        f"**{r['ratio_temporal']:.2f}** | {r['ratio5_raw']:.2f} | {r['ratio5_temporal']:.2f} |")
         sys.stdout.flush()
         if with_fps:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, load_backend, trained_side_of
+from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, for_video, load_backend, trained_side_of
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.errors import BadInputError
 from cartoonize.images import IMAGE_EXTENSIONS, is_image_path
@@ -85,6 +85,7 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         resolution = ResolutionConfig(scale=scale, max_side=max_side, tile=tile, overlap=min(32, (tile or 128) // 4))
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         stabilise = temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT)
+        config = for_video(config, stabilise is not None)   # steady norm statistics for the CartoonGAN generators
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
             engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config), stabilise)

@@ -25,6 +25,13 @@ for look in hayao hosoda paprika shinkai; do
     cartoonize-prep cartoongan "$UPSTREAM/style_transfer/cartoongan/pretrained_weights/$look" \
         "cartoonize/styles/$look-full.safetensors" --overwrite
 done
+# 1b. Steady norm statistics for video (train/steady_statistics.py; no training): each -full style also holds
+#     statistics calibrated on the first 40 training photos, which a stabilised video uses instead of each
+#     frame's own (docs/QUALITY.md "Steady statistics"). Pictures still get the generator as released.
+for look in hayao hosoda paprika shinkai; do
+    cartoonize-prep steady-statistics "cartoonize/styles/$look-full.safetensors" \
+        "cartoonize/styles/$look-full.safetensors" --photos data/sets/photos_train --overwrite
+done
 
 # 2. One student per look: FastGenerator(32, 4) with detail skips, an instance norm at 1/4 resolution
 #    and (from stage b) the global colour head, distilled at 640 px (the size it then runs at on
