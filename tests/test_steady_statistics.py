@@ -228,3 +228,14 @@ def test_prep_steady_statistics_writes_a_calibrated_copy_and_refuses_what_it_can
                           ((weights, tmp_path / "x.safetensors", "--photos", folder, "--size", "big"), "WIDTHxHEIGHT")]:
         result = prep(*args)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+
+
+def test_cartoonize_live_runs_a_calibrated_style_with_its_steady_statistics(tiny, tmp_path):
+    from conftest import run_in_process
+
+    from cartoonize.tools.live import main
+    _, _, _, path = tiny
+    result = run_in_process(main, ["--pattern", "--width", "64", "--height", "48", "--weights", str(path),
+                                   "--backend", "torch", "--record", str(tmp_path / "live.mp4"), "--frames", "3"])
+    assert result.returncode == 0, result.stderr
+    assert b"steady statistics" in result.stderr   # without --temporal too: live output is video
