@@ -20,3 +20,16 @@ def test_corrupted_real_files_fail_cleanly_or_give_a_playable_video(tmp_path):
     # Both outcomes occur, so the checks on each were exercised: damaged files that still play, and refusals.
     codes = [o.exit_code for o in outcomes]
     assert codes.count(0) >= 20 and codes.count(2) >= 20, codes
+
+
+def test_a_crashed_case_is_judged_again_in_a_fresh_process(tmp_path):
+    """The retry run_cases gives a child that died by a signal: a fresh interpreter on the same input, with
+    what the crashed child left removed first."""
+    from conftest import write_clip
+    from fuzz_video import _rerun_in_a_fresh_process
+    (tmp_path / "out").mkdir()
+    write_clip(tmp_path / "in.mp4", width=64, height=48)
+    (tmp_path / "out" / ".cartoon.mp4.x.partial.mp4").write_bytes(b"left by a crash")
+    code, seconds = _rerun_in_a_fresh_process(tmp_path, timeout_s=120)
+    assert code == 0 and seconds > 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cartoon.mp4"]
