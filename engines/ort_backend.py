@@ -84,7 +84,8 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: fallbacks are checked below, not left to the log
         self._session = ort.InferenceSession(self.model.onnx_bytes, options,
-                                             providers=self._providers(provider, index, fp16, cache_dir))
+                                             providers=self._providers(provider, index, fp16, cache_dir,
+                                                                       self.model.sha256))
         active = self._session.get_providers()
         if active[0] != wanted:
             raise BackendUnavailableError(f"onnxruntime could not start {wanted} on {device} (running: "
@@ -94,7 +95,7 @@ class OnnxRuntimeBackend:
         self._device_id = index
 
     @staticmethod
-    def _providers(provider: str, index: int, fp16: bool, cache_dir: Path | None) -> list:
+    def _providers(provider: str, index: int, fp16: bool, cache_dir: Path | None, model_sha256: str = "") -> list:
         match provider:
             case "cpu":
                 return ["CPUExecutionProvider"]
@@ -103,12 +104,15 @@ class OnnxRuntimeBackend:
             case "tensorrt":
                 from .trt_cache import default_cache_dir
 
-                folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+                # One folder per exported model: ONNX Runtime names its cached engines after the graph's
+                # structure, so two models that differ only in weights (a style recalibrated or retrained
+                # in place) would otherwise share, and load, one engine.
+                root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+                folder = root / "ort-trt" / model_sha256[:16]
                 folder.mkdir(parents=True, exist_ok=True)
                 trt_options = {"device_id": index, "trt_fp16_enable": fp16,
-                               "trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder / "ort-trt"),
-                               "trt_timing_cache_enable": True, "trt_timing_cache_path": str(folder / "ort-trt")}
-                (folder / "ort-trt").mkdir(exist_ok=True)
+                               "trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder),
+                               "trt_timing_cache_enable": True, "trt_timing_cache_path": str(folder)}
                 # CUDA runs whatever TensorRT cannot take; the CPU only the shape arithmetic.
                 return [("TensorrtExecutionProvider", trt_options),
                         ("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]

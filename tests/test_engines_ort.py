@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,16 @@ def test_video_scale_option_runs_at_reduced_size_and_restores_full_size(weights,
     assert "scale 0.5" in result.stderr
     frames = decoded_frames(out)
     assert len(frames) == 120 and frames[0].shape == (144, 176, 3)
+
+
+def test_tensorrt_provider_caches_each_model_in_its_own_folder(tmp_path):
+    """ONNX Runtime names cached TensorRT engines after the graph's structure: two models with the same graph
+    and other weights (a style recalibrated in place) must not share a folder, or one loads the other's engine."""
+    from cartoonize.engines.ort_backend import OnnxRuntimeBackend
+    paths = set()
+    for sha in ("a" * 64, "b" * 64):
+        options = dict(OnnxRuntimeBackend._providers("tensorrt", 0, True, tmp_path, sha)[0][1])
+        assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"]
+        assert Path(options["trt_engine_cache_path"]).is_dir()
+        paths.add(options["trt_engine_cache_path"])
+    assert len(paths) == 2
