@@ -48,16 +48,20 @@ class StdInstanceNorm(nn.Module):
             scale = self.weight / (self.steady_std + self.eps)
             shift = self.bias - self.steady_mean * scale
             return (x32 * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)).to(x.dtype)
-        # "calibrate": the statistics of the whole batch (all pixels of all its images, as batch norm takes
-        # them), used for every image and kept as the steady ones; run on a batch of photos, each layer then
-        # sees the activations it will see when the layers before it are steady too.
-        dims = (0, 2, 3) if self.statistics == "calibrate" else (2, 3)
-        mean = x32.mean(dim=dims, keepdim=True)
-        centred = x32 - mean
-        std = centred.square().mean(dim=dims, keepdim=True).sqrt()
         if self.statistics == "calibrate":
-            self.steady_mean.copy_(mean.flatten())
-            self.steady_std.copy_(std.flatten())
+            # The statistics of the whole batch (all pixels of all its images, as batch norm takes them), used
+            # for every image and kept as the steady ones: run on a batch of photos, each layer then sees the
+            # activations it will see when the layers before it are steady too. One batch-sized allocation
+            # (var_mean keeps no centred copy), since the batch is as large as memory allows.
+            var, mean = torch.var_mean(x32, dim=(0, 2, 3), unbiased=False)
+            self.steady_mean.copy_(mean)
+            self.steady_std.copy_(var.sqrt())
+            scale = self.weight / (self.steady_std + self.eps)
+            shift = self.bias - self.steady_mean * scale
+            return (x32 * scale.view(1, -1, 1, 1)).add_(shift.view(1, -1, 1, 1)).to(x.dtype)
+        mean = x32.mean(dim=(2, 3), keepdim=True)
+        centred = x32 - mean
+        std = centred.square().mean(dim=(2, 3), keepdim=True).sqrt()
         y = (centred / (std + self.eps)).to(x.dtype)   # normalised values are O(1): safe in fp16 again
         return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
