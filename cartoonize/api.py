@@ -126,9 +126,10 @@ class Cartoonizer:
         stabilise = (temporal_config(temporal, None) if isinstance(temporal, bool)
                      else temporal_config(True, float(temporal)))
         loaded = self._loaded
-        if for_video(self._config, stabilise is not None) != self._config:
+        video_config = for_video(self._config, stabilise is not None)
+        if video_config != self._config:
             if self._steady is None:
-                self._steady = load_backend(for_video(self._config, True), announce=self._log)
+                self._steady = load_backend(video_config, announce=self._log)
             loaded = self._steady
         # Not closed after the call: the wrappers close the engine this Cartoonizer keeps for later calls.
         engine = with_resolution_and_temporal(loaded, self._resolution, self._trained_side, stabilise)

@@ -43,19 +43,16 @@ class StdInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x32 = x.float()
-        if self.statistics == "steady":
-            # A fixed per-channel affine map, exported as a Mul and an Add.
-            scale = self.weight / (self.steady_std + self.eps)
-            shift = self.bias - self.steady_mean * scale
-            return (x32 * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)).to(x.dtype)
         if self.statistics == "calibrate":
-            # The statistics of the whole batch (all pixels of all its images, as batch norm takes them), used
-            # for every image and kept as the steady ones: run on a batch of photos, each layer then sees the
-            # activations it will see when the layers before it are steady too. One batch-sized allocation
-            # (var_mean keeps no centred copy), since the batch is as large as memory allows.
+            # The statistics of the whole batch (all pixels of all its images, as batch norm takes them), kept as
+            # the steady ones and used below for every image: run on a batch of photos, each layer then sees the
+            # activations it will see when the layers before it are steady too. var_mean keeps no centred copy,
+            # since the batch is as large as memory allows.
             var, mean = torch.var_mean(x32, dim=(0, 2, 3), unbiased=False)
             self.steady_mean.copy_(mean)
             self.steady_std.copy_(var.sqrt())
+        if self.statistics in ("steady", "calibrate"):
+            # A fixed per-channel affine map (exported as a Mul and an Add), one frame-sized allocation.
             scale = self.weight / (self.steady_std + self.eps)
             shift = self.bias - self.steady_mean * scale
             return (x32 * scale.view(1, -1, 1, 1)).add_(shift.view(1, -1, 1, 1)).to(x.dtype)

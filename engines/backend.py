@@ -128,9 +128,12 @@ def for_video(config: BackendConfig, stabilised: bool) -> BackendConfig:
     the source's flicker with it, 0.88-1.17x with steady statistics too; docs/QUALITY.md). So stabilising a
     video means both. Without stabilisation (--no-temporal) every frame gets the generator as trained.
     """
-    if stabilised and config.statistics == "frame" and has_steady_statistics(_named_style(config)):
-        return replace(config, statistics="steady")
-    return config
+    if not stabilised or config.statistics != "frame":
+        return config
+    # Only the weights' header is read here (an .onnx file has none to offer: its graph is fixed); the full
+    # checks are load_backend's.
+    style = resolve_style(config.style) if config.weights is None else generator_style(config.weights)
+    return replace(config, statistics="steady") if has_steady_statistics(style) else config
 
 
 def trained_side_of(config: BackendConfig) -> int | None:

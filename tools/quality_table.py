@@ -118,8 +118,9 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video).
             resolution = cpu_resolution(style)
             small = [painted_input(src, resolution) for src in source]
+            with_steady = has_steady(style)
             raw = stylised_frames(style, clip, small, cache)
-            steady = stylised_frames(style, clip, small, cache, steady=True) if has_steady(style) else raw
+            steady = stylised_frames(style, clip, small, cache, steady=True) if with_steady else raw
             for src, low_src, out, out_steady in zip(source, small, raw, steady):
                 videos = {"raw": back_to_full_size(low_src, out, src, resolution),
                           "steady": back_to_full_size(low_src, out_steady, src, resolution),
@@ -129,7 +130,7 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             short, long = (m.result() for m in meters)
             rows.append({"clip": clip, "style": style, "frames": len(source), "source_error": short.source,
                          "ratio_raw": short.ratio("raw"), "ratio_temporal": short.ratio("temporal"),
-                         "ratio_steady": short.ratio("steady") if has_steady(style) else None,
+                         "ratio_steady": short.ratio("steady") if with_steady else None,
                          "ratio5_raw": long.ratio("raw"), "ratio5_temporal": long.ratio("temporal"),
                          "mask_fraction": short.mask_fraction})
             log(f"{clip} {style}: {rows[-1]['ratio_raw']:.3f} -> {rows[-1]['ratio_temporal']:.3f} "

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from cartoonize.generators import RgbU8Model, set_statistics
 from cartoonize.images import read_image
@@ -23,15 +22,11 @@ from cartoonize.quality import psnr
 from cartoonize.styles import resolve_style
 from cartoonize.weights import load_generator
 
+from cartoonize.train.data import IMAGE_SUFFIXES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_students import run  # noqa: E402 - one image through an RgbU8Model, as the student cards do
 from grids import label, stack_rows  # noqa: E402
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def run(model: RgbU8Model, rgb_u8_hwc: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(np.ascontiguousarray(rgb_u8_hwc))[None])[0].numpy()
 
 
 def clip_frames(name: str, indices: list[int], side: int) -> list[tuple[str, np.ndarray]]:
