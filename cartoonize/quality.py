@@ -156,9 +156,18 @@ def fb_consistent(backward_f32_hw2: np.ndarray, forward_f32_hw2: np.ndarray,
 class FlowEstimator:
     """DIS flow between two frames, at reduced resolution, checked forward-backward. One per thread."""
 
-    def __init__(self, flow_max_side: int = 640, preset: str = "medium", fb_alpha: float = 0.01, fb_beta: float = 0.5):
+    def __init__(self, flow_max_side: int = 640, preset: str = "medium", fb_alpha: float = 0.01, fb_beta: float = 0.5,
+                 *, finest_scale: int | None = None, refinement_iterations: int | None = None):
+        """``finest_scale`` / ``refinement_iterations`` (None: the preset's) override two of the preset's DIS
+        parameters: the finest pyramid level the patches are matched at (0 = the grey frame itself; the fast
+        preset stops at 2, a quarter of it, and upsamples from there) and the variational refinement iterations
+        per level (fast: 5), which cost most of the time at a finer level."""
         self.flow_max_side, self.fb_alpha, self.fb_beta = flow_max_side, fb_alpha, fb_beta
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        if finest_scale is not None:
+            self._dis.setFinestScale(finest_scale)
+        if refinement_iterations is not None:
+            self._dis.setVariationalRefinementIterations(refinement_iterations)
 
     def grey(self, rgb_u8_hwc: np.ndarray) -> np.ndarray:
         return grey_for_flow(rgb_u8_hwc, self.flow_max_side)

@@ -12,7 +12,8 @@ appears and disappears, although the source barely changed. This module works af
 any backend (it sees only uint8 frames): for frame t it
 
 1. computes DIS optical flow (Kroeger et al., ECCV 2016) from the *source* frame t back to t-1 at
-   reduced resolution (``flow_max_side``); with ``fb_check`` also forwards, keeping the pixels that
+   reduced resolution (``flow_max_side``; ``SHARPER_FLOW`` for the CartoonGAN generators, whose sharp
+   lines show sub-pixel flow errors); with ``fb_check`` also forwards, keeping the pixels that
    pass the forward-backward check (Sundaram et al., ECCV 2010). That check is off by default: step 2
    refuses occluded and badly matched pixels as well (tested on fast motion and on cuts) and one
    flow costs half of two;
@@ -35,7 +36,7 @@ any backend (it sees only uint8 frames): for frame t it
    there is resampled once more along the flow (bilinear), so the held picture softens and drifts;
    and a slow fade arrives late (docs/QUALITY.md measures both).
 
-Cost: one DIS flow at ``flow_max_side`` (a few ms at 320 px, fast preset; two with ``fb_check``), plus one
+Cost: one DIS flow at ``flow_max_side`` (1.2-1.5 ms at 320 px, 2.7-3.3 sharper; two with ``fb_check``), plus one
 remap and blend at the size of the frames it is given (``with_resolution_and_temporal`` gives it the painted
 size: 640 px for a network at its trained scale on a CPU, full size for a filter or on a GPU); memory: one
 previous frame and its small grey copy.
@@ -43,7 +44,7 @@ previous frame and its small grey copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import cv2
@@ -70,6 +71,10 @@ class TemporalConfig:
     preset: str = "fast"                # DIS preset. One fast flow costs about what two ultrafast ones did, and its
                                         # sub-pixel accuracy matters: where the flow is off by a fraction of a pixel, a
                                         # sharp line blended onto itself still moves (docs/QUALITY.md)
+    flow_finest_scale: int | None = None  # DIS overrides (None: the preset's own, 2 and 5). SHARPER_FLOW (1 and 2)
+    flow_refinement: int | None = None    # matches down to half the flow size instead of a quarter: steadier for every
+                                          # style, but +2.7 ms CPU a frame, so only the slow networks get it
+                                          # (stabiliser_for_video; docs/QUALITY.md, "Sharper flow")
     fb_check: bool = False              # also compute the forward flow and drop pixels failing the forward-backward
                                         # check. Off: the warped-source gate below already refuses occlusions and bad
                                         # matches (tests: fast motion, cuts), and one flow instead of two halves the cost
@@ -87,6 +92,9 @@ class TemporalConfig:
                                 f"got {self.strength}")
         if self.preset not in DIS_PRESETS:
             raise BadInputError(f"unknown flow preset {self.preset!r}; one of {', '.join(DIS_PRESETS)}")
+        if min(self.flow_finest_scale or 0, self.flow_refinement or 0) < 0:
+            raise BadInputError(f"flow_finest_scale and flow_refinement must be at least 0, got "
+                                f"{self.flow_finest_scale}, {self.flow_refinement}")
         if self.flow_max_side < 16:
             raise BadInputError(f"flow_max_side must be at least 16 pixels, got {self.flow_max_side}")
         if not 0.0 <= self.error_still < self.error_low < self.error_high:
@@ -101,7 +109,11 @@ class TemporalConfig:
         return max(self.strength, min(0.95, self.strength * self.still_gain))
 
     def describe(self) -> str:
-        return f"temporal {self.strength:g}" if self.strength > 0 else "temporal off"
+        if self.strength == 0:
+            return "temporal off"
+        flow = {"flow_finest_scale": self.flow_finest_scale, "flow_refinement": self.flow_refinement}
+        note = "" if set(flow.values()) == {None} else ", sharper flow" if flow == SHARPER_FLOW else ", custom flow"
+        return f"temporal {self.strength:g}{note}"
 
 
 @dataclass
@@ -117,7 +129,8 @@ class TemporalStabiliser:
 
     def __init__(self, config: TemporalConfig = TemporalConfig()):
         self.config = config
-        self._flow = FlowEstimator(config.flow_max_side, config.preset, config.fb_alpha, config.fb_beta)
+        self._flow = FlowEstimator(config.flow_max_side, config.preset, config.fb_alpha, config.fb_beta,
+                                   finest_scale=config.flow_finest_scale, refinement_iterations=config.flow_refinement)
         self.last = StepInfo()
         self.reset()
 
@@ -220,6 +233,22 @@ class TemporalBackend(WrappedBackend):
             self.stabiliser.reset()
             return stylised
         return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
+
+
+# DIS matched down to half the 320 px flow frame (the fast preset stops at a quarter) with 2 variational refinement
+# passes a level (fast: 5). Where a style draws sharp, high-contrast lines, a flow off by a fraction of a pixel moves
+# the held line: with it the CartoonGAN generators on bikes.mp4 measured 0.95-1.03 instead of 1.13-1.17, and the
+# other styles gain as much, but it costs +1.5 ms a frame (+2.7 ms CPU with OpenCV's two threads), which pushed
+# classic and the students past the 15% budget end to end (docs/QUALITY.md, "Sharper flow").
+SHARPER_FLOW = {"flow_finest_scale": 1, "flow_refinement": 2}
+
+
+def stabiliser_for_video(config: TemporalConfig | None, backend_config) -> TemporalConfig | None:
+    """``config`` for the engine ``backend_config`` (after engines/backend.for_video): a network running with steady
+    norm statistics (the CartoonGAN generators, hundreds of ms a frame on a CPU) gets SHARPER_FLOW."""
+    if config is None or backend_config.statistics != "steady":
+        return config
+    return replace(config, **SHARPER_FLOW)
 
 
 def temporal_config(enabled: bool, strength: float | None, default_on: bool = False) -> TemporalConfig | None:

@@ -39,15 +39,16 @@ def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
 def style_engine(style: str, temporal=None, painted_only: bool = False) -> Iterator:
     """The style as cartoonize-video runs it by default: at its trained scale on a CPU, guided upsampling back,
     stabilised (inside, at the painted size) with the TemporalConfig ``temporal``, and then with steady norm
-    statistics where the style has them (engines/backend.for_video). ``painted_only``: the bare network, to be
+    statistics and the sharper flow where the style has them (engines/backend.for_video,
+    realtime/temporal.stabiliser_for_video). ``painted_only``: the bare network, to be
     fed frames already at ``cpu_resolution``'s size (steady statistics too when ``temporal`` is given)."""
     from cartoonize.engines.backend import BackendConfig, for_video, load_backend, trained_side_of
     from cartoonize.engines.resize import ResolutionConfig
-    from cartoonize.realtime.temporal import with_resolution_and_temporal
+    from cartoonize.realtime.temporal import stabiliser_for_video, with_resolution_and_temporal
     config = for_video(BackendConfig(style=style), stabilised=temporal is not None)
     with load_backend(config, announce=lambda m: None) as loaded:
-        yield loaded if painted_only else with_resolution_and_temporal(loaded, ResolutionConfig(),
-                                                                       trained_side_of(config), temporal)
+        yield loaded if painted_only else with_resolution_and_temporal(
+            loaded, ResolutionConfig(), trained_side_of(config), stabiliser_for_video(temporal, config))
 
 
 def cpu_resolution(style: str):
@@ -104,7 +105,8 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
     """Warping-error rows for every clip and style: raw output, and stabilised with the TemporalConfig ``config``."""
     from cartoonize.engines.resize import back_to_full_size, painted_input
     from cartoonize.quality import WarpingErrorMeter
-    from cartoonize.realtime.temporal import TemporalStabiliser
+    from cartoonize.engines.backend import BackendConfig, for_video
+    from cartoonize.realtime.temporal import TemporalStabiliser, stabiliser_for_video
     from cartoonize.samples import sample_clip
     rows = []
     for clip in clips:
@@ -112,10 +114,11 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
         for style in styles:
             started = time.perf_counter()
             meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
-            stabiliser = TemporalStabiliser(config)
             # As cartoonize-video runs it: the network and the stabiliser at the painted size, then guided
             # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
-            # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video).
+            # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video), and
+            # with the sharper flow (realtime/temporal.stabiliser_for_video).
+            stabiliser = TemporalStabiliser(stabiliser_for_video(config, for_video(BackendConfig(style=style), True)))
             resolution = cpu_resolution(style)
             small = [painted_input(src, resolution) for src in source]
             with_steady = has_steady(style)
