@@ -71,7 +71,7 @@ class TemporalConfig:
     preset: str = "fast"                # DIS preset. One fast flow costs about what two ultrafast ones did, and its
                                         # sub-pixel accuracy matters: where the flow is off by a fraction of a pixel, a
                                         # sharp line blended onto itself still moves (docs/QUALITY.md)
-    flow_finest_scale: int | None = None  # DIS overrides (None: the preset's own, 2 and 5). SHARPER_FLOW (1 and 2)
+    flow_finest_scale: int | None = None  # DIS overrides (None: the preset's own; fast: 2 and 5). SHARPER_FLOW (1, 2)
     flow_refinement: int | None = None    # matches down to half the flow size instead of a quarter: steadier for every
                                           # style, but +2.7 ms CPU a frame, so only the slow networks get it
                                           # (stabiliser_for_video; docs/QUALITY.md, "Sharper flow")
