@@ -69,11 +69,6 @@ def style_fingerprint(style: str, steady: bool = False) -> str:
     return f"{key}-steady" if steady else key
 
 
-def has_steady(style: str) -> bool:
-    from cartoonize.styles import has_steady_statistics, resolve_style
-    return has_steady_statistics(resolve_style(style))
-
-
 def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cache: Path | None,
                     steady: bool = False) -> list[np.ndarray]:
     """The network's raw output for each (painted-size) source frame (``steady``: with steady norm statistics).
@@ -103,9 +98,9 @@ def stylised_frames(engine_style: str, clip: str, source: list[np.ndarray], cach
 def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, log=lambda m: None,
                cache: Path | None = None) -> list[dict]:
     """Warping-error rows for every clip and style: raw output, and stabilised with the TemporalConfig ``config``."""
+    from cartoonize.engines.backend import BackendConfig, for_video
     from cartoonize.engines.resize import back_to_full_size, painted_input
     from cartoonize.quality import WarpingErrorMeter
-    from cartoonize.engines.backend import BackendConfig, for_video
     from cartoonize.realtime.temporal import TemporalStabiliser, stabiliser_for_video
     from cartoonize.samples import sample_clip
     rows = []
@@ -118,10 +113,11 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
             # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video), and
             # with the sharper flow (realtime/temporal.stabiliser_for_video).
-            stabiliser = TemporalStabiliser(stabiliser_for_video(config, for_video(BackendConfig(style=style), True)))
+            video_config = for_video(BackendConfig(style=style), stabilised=True)
+            with_steady = video_config.statistics == "steady"
+            stabiliser = TemporalStabiliser(stabiliser_for_video(config, video_config))
             resolution = cpu_resolution(style)
             small = [painted_input(src, resolution) for src in source]
-            with_steady = has_steady(style)
             raw = stylised_frames(style, clip, small, cache)
             steady = stylised_frames(style, clip, small, cache, steady=True) if with_steady else raw
             for src, low_src, out, out_steady in zip(source, small, raw, steady):
