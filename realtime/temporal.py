@@ -238,7 +238,7 @@ class TemporalBackend(WrappedBackend):
 # DIS matched down to half the 320 px flow frame (the fast preset stops at a quarter) with 2 variational refinement
 # passes a level (fast: 5). Where a style draws sharp, high-contrast lines, a flow off by a fraction of a pixel moves
 # the held line: with it the CartoonGAN generators on bikes.mp4 measured 0.95-1.03 instead of 1.13-1.17, and the
-# other styles gain as much, but it costs +1.5 ms a frame (+2.7 ms CPU with OpenCV's two threads), which pushed
+# other styles gain as much, but it costs +1.4-1.7 ms a frame (+2.7-3.5 ms CPU with OpenCV's two threads), which pushed
 # classic and the students past the 15% budget end to end (docs/QUALITY.md, "Sharper flow").
 SHARPER_FLOW = {"flow_finest_scale": 1, "flow_refinement": 2}
 
