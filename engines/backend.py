@@ -16,7 +16,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -72,7 +72,9 @@ class BackendConfig:
 class WrappedBackend:
     """Base of the backends that wrap another (reduced resolution, temporal stabilisation): they keep the
     inner backend's name, device and precision, add their setting to its style, and close it with them.
-    Subclasses implement ``infer``."""
+
+    Subclasses implement ``start`` (see ``start_infer``): the inner backend's part now, their own work
+    (upsampling, stabilising) in the call it returns; ``infer`` is the two run back to back."""
 
     def __init__(self, inner: Backend, setting: str):
         self.inner = inner
@@ -80,6 +82,12 @@ class WrappedBackend:
         self.device = inner.device
         self.precision = inner.precision
         self.style = f"{inner.style} ({setting})"
+
+    def start(self, rgb_u8_nhwc: np.ndarray) -> Callable[[], np.ndarray]:
+        raise NotImplementedError
+
+    def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
+        return self.start(rgb_u8_nhwc)()
 
     def close(self) -> None:
         self.inner.close()
@@ -89,6 +97,21 @@ class WrappedBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def start_infer(backend: Backend, rgb_u8_nhwc: np.ndarray) -> Callable[[], np.ndarray]:
+    """Stylise a batch in two parts, for a pipeline that runs them on two threads: the network runs now, on the
+    caller's thread; the call returned does what the wrappers add after it (stabilising, guided upsampling) and
+    returns the frames, as ``backend.infer`` would have.
+
+    The returned calls must each be made once, in the order the batches were started (a stabiliser carries
+    each frame's output to the next), but may overlap the next ``start_infer``: cartoonize-video completes
+    frame t on its own thread while the network paints frame t+1, which hides most of the stabiliser's cost
+    on a 2-core CPU (docs/BENCHMARKS.md)."""
+    if isinstance(backend, WrappedBackend):
+        return backend.start(rgb_u8_nhwc)
+    rgb_u8_nhwc_out = backend.infer(rgb_u8_nhwc)
+    return lambda: rgb_u8_nhwc_out
 
 
 def describe(backend: Backend) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 from cartoonize.errors import BadInputError
 from cartoonize.frames import check_rgb_u8_nhwc
 
-from .backend import WrappedBackend
+from .backend import WrappedBackend, start_infer
 
 
 @dataclass(frozen=True)
@@ -169,19 +169,22 @@ class ResolutionBackend(WrappedBackend):
         super().__init__(inner, config.describe())
         self.config = config
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _start(self, batch: np.ndarray) -> Callable[[], np.ndarray]:
         if self.config.tile is None:
-            return self.inner.infer(batch)
-        return infer_tiled(self.inner.infer, batch, self.config.tile, self.config.overlap)
+            return start_infer(self.inner, batch)
+        tiled = infer_tiled(self.inner.infer, batch, self.config.tile, self.config.overlap)
+        return lambda: tiled
 
-    def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
+    def start(self, rgb_u8_nhwc: np.ndarray) -> Callable[[], np.ndarray]:
+        """Shrink and paint now; the guided upsampling runs in the call returned (backend.start_infer)."""
         check_rgb_u8_nhwc(rgb_u8_nhwc)
         height, width = rgb_u8_nhwc.shape[1:3]
         if internal_size(width, height, self.config) == (width, height):
-            return self._run(rgb_u8_nhwc)      # painted at full size: no copy of the batch
+            return self._start(rgb_u8_nhwc)      # painted at full size: no copy of the batch
         small = np.stack([painted_input(frame, self.config) for frame in rgb_u8_nhwc])
-        styled = self._run(small)
-        return np.stack([back_to_full_size(s, o, f, self.config) for s, o, f in zip(small, styled, rgb_u8_nhwc)])
+        styled_later = self._start(small)
+        return lambda: np.stack([back_to_full_size(s, o, f, self.config)
+                                 for s, o, f in zip(small, styled_later(), rgb_u8_nhwc)])
 
 
 def painted_input(rgb_u8_hwc: np.ndarray, config: ResolutionConfig) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""A threaded three-stage pipeline: source -> batched processing -> sink, joined by bounded queues.
+"""A threaded pipeline: source -> batched processing [-> completion] -> sink, joined by bounded queues.
 
 Usage:
     stats = run_pipeline(frames, backend_step, sink.write, finish=sink.close, batch_size=4)
+    stats = run_pipeline(frames, start_network, sink.write, complete=stabilise_and_upsample)   # four threads
 
 Each stage runs in its own thread. Queues are bounded, so memory stays constant however fast the
 source is (file mode: order kept, nothing dropped; a slow stage makes the others wait). The first
@@ -71,12 +72,16 @@ def run_pipeline(source: Iterable[Any],
                  process: Callable[[Sequence[Any]], Sequence[Any]],
                  sink: Callable[[Any], None],
                  *,
+                 complete: Callable[[Sequence[Any]], Sequence[Any]] | None = None,
                  finish: Callable[[], None] | None = None,
                  batch_size: int = 1,
                  queue_size: int = 8) -> PipelineStats:
-    """Run source -> process (in batches of up to ``batch_size``) -> sink in three threads.
+    """Run source -> process (in batches of up to ``batch_size``) [-> complete] -> sink, each in its own thread.
 
     ``process`` receives a list of items and returns one output per input, in order.
+    ``complete`` (optional) receives each list ``process`` returned, in order, in a fourth thread, and returns
+    one item per entry for the sink: the second half of work split in two (cartoonize-video paints frame t+1
+    while frame t is stabilised and upsampled).
     ``finish`` runs in the sink thread after the last item (flush an encoder there).
     """
     if batch_size < 1 or queue_size < 1:
@@ -85,6 +90,8 @@ def run_pipeline(source: Iterable[Any],
     stats = PipelineStats(queue_size=queue_size)
     q_in: queue.Queue = queue.Queue(maxsize=queue_size)
     q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+    # Whole batches wait here, so as many frames at most as in the other queues.
+    q_mid: queue.Queue = queue.Queue(maxsize=max(1, queue_size // batch_size))
 
     def read_stage() -> None:
         items = iter(source)
@@ -113,9 +120,21 @@ def run_pipeline(source: Iterable[Any],
                 if len(outputs) != len(batch):
                     raise RuntimeError(f"process returned {len(outputs)} items for a batch of {len(batch)}")
                 stats.batches += 1
-                for out in outputs:
-                    run.put(q_out, out, stats.max_depth, "processed")
-        run.put(q_out, _END, stats.max_depth, "processed")
+                if complete is not None:
+                    run.put(q_mid, outputs, stats.max_depth, "processed")
+                else:
+                    for out in outputs:
+                        run.put(q_out, out, stats.max_depth, "processed")
+        run.put(q_mid if complete is not None else q_out, _END, stats.max_depth, "processed")
+
+    def complete_stage() -> None:
+        while (outputs := run.get(q_mid)) is not _END:
+            completed = complete(outputs)
+            if len(completed) != len(outputs):
+                raise RuntimeError(f"complete returned {len(completed)} items for a batch of {len(outputs)}")
+            for out in completed:
+                run.put(q_out, out, stats.max_depth, "completed")
+        run.put(q_out, _END, stats.max_depth, "completed")
 
     def sink_stage() -> None:
         while (item := run.get(q_out)) is not _END:
@@ -132,8 +151,10 @@ def run_pipeline(source: Iterable[Any],
                 run.fail(name, exc)
         return body
 
+    stages = [("read", read_stage), ("process", process_stage)]
+    stages += [("complete", complete_stage)] if complete is not None else []
     threads = [threading.Thread(target=guarded(name, fn), name=f"cartoonize-{name}", daemon=True)
-               for name, fn in (("read", read_stage), ("process", process_stage), ("write", sink_stage))]
+               for name, fn in stages + [("write", sink_stage)]]
     for t in threads:
         t.start()
     try:

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import av
-import numpy as np
 
 from cartoonize.colour import decoded_rgb, yuv_colour
 from cartoonize.errors import CartoonizeError
@@ -44,7 +43,7 @@ from cartoonize.files import temp_file_beside
 
 from .encoder import EncodeConfig, FrameEncoder, FrameFormat
 from .pipeline import run_pipeline
-from .transcode import check_output_path
+from .transcode import check_output_path, stylize_stages
 from .video_sink import _OtherStreams
 from .video_source import VideoFrameItem, VideoInfo, VideoSource
 
@@ -196,11 +195,7 @@ def encode_segment(plan: SegmentPlan, index: int, backend, path: Path, encode: E
         with av.open(str(tmp), "w", format="mov") as output:
             encoder = FrameEncoder(output, frame_format(plan.info), encode)
 
-            def stylize(batch: Sequence[VideoFrameItem]) -> list[VideoFrameItem]:
-                cartoon = backend.infer(np.stack([item.rgb_u8_hwc for item in batch]))
-                for item, rgb in zip(batch, cartoon):
-                    item.rgb_u8_hwc = rgb
-                return list(batch)
+            paint, complete = stylize_stages(backend)
 
             def write(item: VideoFrameItem) -> None:
                 if item.index < 0:
@@ -214,7 +209,8 @@ def encode_segment(plan: SegmentPlan, index: int, backend, path: Path, encode: E
                 for packet in encoder.flush():
                     output.mux(packet)
 
-            run_pipeline(segment_frames(plan, index, prime), stylize, write, finish=finish, batch_size=batch_size)
+            run_pipeline(segment_frames(plan, index, prime), paint, write, complete=complete, finish=finish,
+                         batch_size=batch_size)
         frames = count_video_packets(tmp)
         if frames != plan.segments[index].frames:
             raise CartoonizeError(f"segment {index}: wrote {frames} frames, expected {plan.segments[index].frames}")

@@ -39,7 +39,9 @@ any backend (it sees only uint8 frames): for frame t it
 Cost: one DIS flow at ``flow_max_side`` (1.2-1.5 ms at 320 px, 2.7-3.3 sharper; two with ``fb_check``), plus one
 remap and blend at the size of the frames it is given (``with_resolution_and_temporal`` gives it the painted
 size: 640 px for a network at its trained scale on a CPU, full size for a filter or on a GPU); memory: one
-previous frame and its small grey copy.
+previous frame and its small grey copy. In ``cartoonize-video`` this runs on a thread of its own, beside the
+network painting the next frame (``TemporalBackend.start``, engines/backend.start_infer), which hides most of
+it on a 2-core CPU (docs/BENCHMARKS.md, "Temporal stabilisation").
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import cv2
 import numpy as np
 
 from cartoonize.errors import BadInputError
-from cartoonize.engines.backend import WrappedBackend
+from cartoonize.engines.backend import WrappedBackend, start_infer
 from cartoonize.engines.resize import with_resolution
 from cartoonize.frames import check_rgb_u8_nhwc
 from cartoonize.quality import DIS_PRESETS, FlowEstimator
@@ -226,13 +228,18 @@ class TemporalBackend(WrappedBackend):
         self.enabled = enabled
         self.stabiliser = TemporalStabiliser(config)
 
-    def infer(self, rgb_u8_nhwc: np.ndarray) -> np.ndarray:
+    def start(self, rgb_u8_nhwc: np.ndarray) -> Callable[[], np.ndarray]:
+        """Stylise now; the stabiliser runs in the call returned (engines/backend.start_infer), in frame order."""
         check_rgb_u8_nhwc(rgb_u8_nhwc)
-        stylised = self.inner.infer(rgb_u8_nhwc)
-        if self.enabled is not None and not self.enabled():
-            self.stabiliser.reset()
-            return stylised
-        return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
+        stylised_later = start_infer(self.inner, rgb_u8_nhwc)
+
+        def stabilised() -> np.ndarray:
+            stylised = stylised_later()
+            if self.enabled is not None and not self.enabled():
+                self.stabiliser.reset()
+                return stylised
+            return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
+        return stabilised
 
 
 # DIS matched down to half the 320 px flow frame (the fast preset stops at a quarter) with 2 variational refinement

@@ -1,4 +1,4 @@
-"""Cartoonize a video file: validate paths, run decode -> infer -> encode threads, publish atomically.
+"""Cartoonize a video file: validate paths, run decode -> infer -> complete -> encode threads, publish atomically.
 
 Usage:
     with load_backend(BackendConfig(style="classic")) as backend:
@@ -28,7 +28,7 @@ import numpy as np
 
 from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.files import temp_file_beside
-from cartoonize.engines.backend import Backend
+from cartoonize.engines.backend import Backend, start_infer
 
 from .pipeline import PipelineStats, run_pipeline
 from .video_sink import EncodeConfig, VideoWriter, check_encoder
@@ -120,6 +120,23 @@ def open_video_job(input_path: Path, output_path: Path, encode: EncodeConfig = E
     return VideoJob(source, output_path, encode)
 
 
+def stylize_stages(backend: Backend) -> tuple[Callable[[Sequence[VideoFrameItem]], list],
+                                              Callable[[Sequence], list[VideoFrameItem]]]:
+    """run_pipeline's ``process`` and ``complete`` steps for ``backend``: the network paints a batch on the
+    process thread; what the engine's wrappers do after it (stabilising, guided upsampling) runs on the
+    completing thread, in frame order, while the network paints the next batch (engines/backend.start_infer)."""
+    def paint(batch: Sequence[VideoFrameItem]) -> list:
+        frames_later = start_infer(backend, np.stack([item.rgb_u8_hwc for item in batch]))
+        return [(item, frames_later) for item in batch]
+
+    def complete(painted: Sequence) -> list[VideoFrameItem]:
+        items = [item for item, _ in painted]
+        for item, rgb in zip(items, painted[0][1]()):
+            item.rgb_u8_hwc = rgb
+        return items
+    return paint, complete
+
+
 def run_video_job(job: VideoJob, backend: Backend, *, batch_size: int = 1, queue_size: int = 8,
                   progress: Callable[[int], None] | None = None,
                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
@@ -135,12 +152,7 @@ def run_video_job(job: VideoJob, backend: Backend, *, batch_size: int = 1, queue
     try:
         writer = VideoWriter(tmp, job.source.info, job.encode, log=log, warn=warn)
 
-        def stylize(batch: Sequence[VideoFrameItem]) -> list[VideoFrameItem]:
-            rgb_u8_nhwc = np.stack([item.rgb_u8_hwc for item in batch])
-            cartoon = backend.infer(rgb_u8_nhwc)
-            for item, rgb in zip(batch, cartoon):
-                item.rgb_u8_hwc = rgb
-            return list(batch)
+        paint, complete = stylize_stages(backend)
 
         def write(item: VideoFrameItem) -> None:
             try:
@@ -156,7 +168,7 @@ def run_video_job(job: VideoJob, backend: Backend, *, batch_size: int = 1, queue
             except OSError as e:
                 raise output_write_error(job.output_path, e) from None
 
-        stats = run_pipeline(job.source.frames(), stylize, write, finish=finish,
+        stats = run_pipeline(job.source.frames(), paint, write, complete=complete, finish=finish,
                              batch_size=batch_size, queue_size=queue_size)
         seconds = time.perf_counter() - started
         os.replace(tmp, job.output_path)

@@ -41,6 +41,46 @@ def test_finish_runs_after_last_item_in_sink_thread():
     assert threads == {"cartoonize-write"}
 
 
+def test_complete_runs_each_batch_in_order_in_its_own_thread_overlapping_process():
+    # The second half of split work (cartoonize-video: stabilising and upsampling) gets a thread of its own,
+    # so it runs while process works on the next batch, and it sees process's lists whole and in order.
+    seen: list[list[int]] = []
+    threads: dict[str, set[str]] = {"process": set(), "complete": set()}
+    spans: dict[str, list[tuple[float, float]]] = {"process": [], "complete": []}
+
+    def timed(stage, work):
+        threads[stage].add(threading.current_thread().name)
+        start = time.perf_counter()
+        time.sleep(0.003)
+        result = work()
+        spans[stage].append((start, time.perf_counter()))
+        return result
+
+    def process(batch):
+        return timed("process", lambda: [x * 2 for x in batch])
+
+    def complete(outputs):
+        seen.append(list(outputs))
+        return timed("complete", lambda: [x + 1 for x in outputs])
+
+    out: list[int] = []
+    stats = run_pipeline(range(50), process, out.append, complete=complete, batch_size=4, queue_size=8)
+    assert out == [x * 2 + 1 for x in range(50)] and stats.items_out == 50
+    assert seen == [[x * 2 for x in range(i, min(i + 4, 50))] for i in range(0, 50, 4)]
+    assert threads == {"process": {"cartoonize-process"}, "complete": {"cartoonize-complete"}}
+    assert any(a < d and c < b for a, b in spans["process"] for c, d in spans["complete"])   # ran at the same time
+    assert stats.max_depth["processed"] <= 2          # whole batches: queue_size // batch_size of them
+
+
+def test_errors_in_complete_stop_the_run():
+    with pytest.raises(RuntimeError, match="stabiliser failed") as error:
+        run_pipeline(range(100), list, lambda x: None,
+                     complete=lambda b: (_ for _ in ()).throw(RuntimeError("stabiliser failed")))
+    assert error.value.__notes__ == ["raised in the complete stage of the file pipeline"]
+    with pytest.raises(RuntimeError, match="complete returned 1 items for a batch of 3"):
+        run_pipeline(range(6), list, lambda x: None, complete=lambda b: b[:1], batch_size=3)
+
+
 def test_queues_stay_bounded_with_a_fast_source_and_slow_sink():
     produced = 0
     consumed = 0

@@ -224,6 +224,55 @@ def test_file_mode_stabilises_at_the_painted_size(bikes8):
     assert with_resolution_and_temporal(plain, ResolutionConfig(), None, None) is plain
 
 
+def test_the_network_runs_at_start_and_the_rest_when_completed_in_order(bikes8):
+    # cartoonize-video starts batch t+1 (the network, on its thread) before batch t is completed (stabilised and
+    # upsampled, on another): the frames must be exactly those of infer() called one frame after another.
+    from cartoonize.engines.backend import start_infer
+    from cartoonize.engines.resize import ResolutionConfig
+    big = [cv2.resize(f, (1280, 544)) for f in bikes8[:6]]
+
+    def engine():
+        return with_resolution_and_temporal(FakeBackend(), ResolutionConfig(), 640, TemporalConfig())
+    sequential = engine()
+    one_after_another = [sequential.infer(f[None])[0] for f in big]
+    split = engine()
+    network, stabiliser = split.inner.inner, split.inner.stabiliser
+    pending = [start_infer(split, big[0][None]), start_infer(split, big[1][None])]
+    assert len(network.input_shapes) == 2 and stabiliser.last.reliable_fraction == 0.0   # painted, not stabilised
+    done = []
+    for frame in big[2:]:
+        done.append(pending.pop(0)()[0])
+        pending.append(start_infer(split, frame[None]))
+    done += [later()[0] for later in pending]
+    assert stabiliser.last.blended and all(np.array_equal(a, b) for a, b in zip(done, one_after_another))
+    unstabilised = with_resolution_and_temporal(FakeBackend(), ResolutionConfig(), 640, None).infer(big[3][None])[0]
+    assert not np.array_equal(one_after_another[3], unstabilised)          # the stabiliser did change frames
+    plain = FakeBackend()                                                  # not a wrapper: infer, then its result
+    assert np.array_equal(start_infer(plain, big[0][None])(), 255 - big[0][None]) and plain.calls == 1
+
+
+def test_cartoonize_video_stabilises_on_its_own_thread_while_the_network_paints(tmp_path, monkeypatch):
+    import threading
+    from cartoonize.realtime.transcode import cartoonize_video
+    clip = write_clip(tmp_path / "in.mp4", width=96, height=64)
+    threads: dict[str, set[str]] = {"network": set(), "stabiliser": set()}
+
+    class Recording(FakeBackend):
+        def infer(self, rgb_u8_nhwc):
+            threads["network"].add(threading.current_thread().name)
+            return super().infer(rgb_u8_nhwc)
+    step = TemporalStabiliser.step
+
+    def recorded_step(self, source, stylised):
+        threads["stabiliser"].add(threading.current_thread().name)
+        return step(self, source, stylised)
+    monkeypatch.setattr(TemporalStabiliser, "step", recorded_step)
+    result = cartoonize_video(clip, tmp_path / "out.mp4", with_temporal(Recording(), TemporalConfig()),
+                              log=lambda m: None)
+    assert result.frames == 10
+    assert threads == {"network": {"cartoonize-process"}, "stabiliser": {"cartoonize-complete"}}
+
+
 def test_video_cli_temporal_keeps_frames_and_rejects_bad_strength(tmp_path):
     from cartoonize.tools.video import main
     clip = write_clip(tmp_path / "in.mp4", width=96, height=64)
