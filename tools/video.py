@@ -55,7 +55,7 @@ STABILISED_BY_DEFAULT = True
               help="Frames per inference call.")
 @resolution_options
 @temporal_options(DEFAULT_STRENGTH, "by blending the previous output along the optical flow where it is reliable "
-                                    "- docs/QUALITY.md; it costs 9-14% of the fps on 2 CPU cores", default_on=STABILISED_BY_DEFAULT)
+                                    "- docs/QUALITY.md; it costs up to 8% of the fps on 2 CPU cores", default_on=STABILISED_BY_DEFAULT)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63),
               help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
