@@ -112,7 +112,7 @@ class Cartoonizer:
         TranscodeResult (``frames``, ``seconds``, ``fps``, ``copied_packets``, ``output``).
         """
         from .engines.backend import for_video, load_backend
-        from .realtime.temporal import stabiliser_for_video, temporal_config, with_resolution_and_temporal
+        from .realtime.temporal import temporal_config, with_resolution_and_temporal
         from .realtime.transcode import cartoonize_video
         from .realtime.video_sink import EncodeConfig
 
@@ -127,7 +127,6 @@ class Cartoonizer:
                      else temporal_config(True, float(temporal)))
         loaded = self._loaded
         video_config = for_video(self._config, stabilise is not None)
-        stabilise = stabiliser_for_video(stabilise, video_config)
         if video_config != self._config:
             if self._steady is None:
                 self._steady = load_backend(video_config, announce=self._log)

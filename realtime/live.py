@@ -158,17 +158,14 @@ class LivePipeline:
     """Runs one live session. ``source`` has ``info``, ``read(stop_event)``, ``close()``.
 
     ``load_style(name)`` returns a Backend for a style; ``styles`` lists the styles the "next style"
-    control cycles through, the first one is used at the start; ``trained_side(name)`` and
-    ``stabiliser_for(name, config)`` give a style's working size and stabiliser settings (the sharper flow
-    for the CartoonGAN generators: realtime/temporal.stabiliser_for_video). run() closes the source, the
-    sinks and the backends it loaded.
+    control cycles through, the first one is used at the start; ``trained_side(name)`` gives a style's
+    working size. run() closes the source, the sinks and the backends it loaded.
     """
 
     def __init__(self, source, sinks: Sequence[LiveSink], load_style: Callable[[str], Backend],
                  styles: Sequence[str], config: LiveConfig = LiveConfig(), window=None,
                  stats: LiveStats | None = None, log: Callable[[str], None] = lambda m: None,
-                 trained_side: Callable[[str], int | None] = lambda name: None,
-                 stabiliser_for: Callable[[str, TemporalConfig], TemporalConfig] = lambda name, config: config):
+                 trained_side: Callable[[str], int | None] = lambda name: None):
         if not styles:
             raise ValueError("at least one style is needed")
         # Reduced resolution goes through the engines' wrapper, as in file mode: one validation, one
@@ -182,7 +179,6 @@ class LivePipeline:
         self.styles = list(styles)
         self._load_style = load_style
         self._trained_side = trained_side   # style name -> its trained longer side (None: filters, unknown)
-        self._stabiliser_for = stabiliser_for   # (style name, config) -> that style's stabiliser settings
         self._log = log
         self.stats = stats if stats is not None else LiveStats()   # shared with the preview page
         self.interrupted = False          # ended by Ctrl-C / SIGTERM
@@ -271,7 +267,7 @@ class LivePipeline:
 
     def _load(self, name: str) -> tuple[Backend, TemporalBackend]:
         """The style's engine as the pipeline runs it, and its stabiliser (on while ``_temporal_on``)."""
-        stabilised = TemporalBackend(self._load_style(name), self._stabiliser_for(name, self._temporal_config),
+        stabilised = TemporalBackend(self._load_style(name), self._temporal_config,
                                      enabled=lambda: self._temporal_on)
         return with_resolution(stabilised, self._resolution, self._trained_side(name)), stabilised
 

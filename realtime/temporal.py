@@ -12,8 +12,8 @@ appears and disappears, although the source barely changed. This module works af
 any backend (it sees only uint8 frames): for frame t it
 
 1. computes DIS optical flow (Kroeger et al., ECCV 2016) from the *source* frame t back to t-1 at
-   reduced resolution (``flow_max_side``; ``SHARPER_FLOW`` for the CartoonGAN generators, whose sharp
-   lines show sub-pixel flow errors); with ``fb_check`` also forwards, keeping the pixels that
+   reduced resolution (``flow_max_side``), matched finer than DIS's fast preset because sharp cartoon
+   lines show sub-pixel flow errors; with ``fb_check`` also forwards, keeping the pixels that
    pass the forward-backward check (Sundaram et al., ECCV 2010). That check is off by default: step 2
    refuses occluded and badly matched pixels as well (tested on fast motion and on cuts) and one
    flow costs half of two;
@@ -36,9 +36,10 @@ any backend (it sees only uint8 frames): for frame t it
    there is resampled once more along the flow (bilinear), so the held picture softens and drifts;
    and a slow fade arrives late (docs/QUALITY.md measures both).
 
-Cost: one DIS flow at ``flow_max_side`` (1.2-1.5 ms at 320 px, 2.7-3.3 sharper; two with ``fb_check``), plus one
-remap and blend at the size of the frames it is given (``with_resolution_and_temporal`` gives it the painted
-size: 640 px for a network at its trained scale on a CPU, full size for a filter or on a GPU); memory: one
+Cost: one DIS flow at ``flow_max_side`` (2.7-3.3 ms at 320 px; 1.2-1.5 with the fast preset's own matching;
+two with ``fb_check``), plus one remap and blend at the size of the frames it is given
+(``with_resolution_and_temporal`` gives it the painted size: 640 px for a network at its trained scale on a
+CPU, full size for a filter or on a GPU); memory: one
 previous frame and its small grey copy. In ``cartoonize-video`` this runs on a thread of its own, beside the
 network painting the next frame (``TemporalBackend.start``, engines/backend.start_infer), which hides most of
 it on a 2-core CPU (docs/BENCHMARKS.md, "Temporal stabilisation").
@@ -46,7 +47,7 @@ it on a 2-core CPU (docs/BENCHMARKS.md, "Temporal stabilisation").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import cv2
@@ -73,10 +74,12 @@ class TemporalConfig:
     preset: str = "fast"                # DIS preset. One fast flow costs about what two ultrafast ones did, and its
                                         # sub-pixel accuracy matters: where the flow is off by a fraction of a pixel, a
                                         # sharp line blended onto itself still moves (docs/QUALITY.md)
-    flow_finest_scale: int | None = None  # DIS overrides (None: the preset's own; fast: 2 and 5). SHARPER_FLOW (1, 2)
-    flow_refinement: int | None = None    # matches down to half the flow size instead of a quarter: steadier for every
-                                          # style, but +2.7 ms CPU a frame, so only the slow networks get it
-                                          # (stabiliser_for_video; docs/QUALITY.md, "Sharper flow")
+    flow_finest_scale: int | None = 1   # DIS overrides of the preset (None: the preset's own; fast: 2 and 5). With 1
+    flow_refinement: int | None = 2     # and 2 the flow matches down to half the flow size instead of a quarter: where a
+                                        # style draws sharp lines, a flow off by a fraction of a pixel moves the held
+                                        # line (CartoonGAN generators on bikes.mp4 0.95-1.03 instead of 1.13-1.17,
+                                        # classic 0.78 instead of 0.92) for +1.4 ms a frame (+2.7 ms CPU), which the
+                                        # completing thread of cartoonize-video hides (docs/QUALITY.md, "Sharper flow")
     fb_check: bool = False              # also compute the forward flow and drop pixels failing the forward-backward
                                         # check. Off: the warped-source gate below already refuses occlusions and bad
                                         # matches (tests: fast motion, cuts), and one flow instead of two halves the cost
@@ -113,8 +116,9 @@ class TemporalConfig:
     def describe(self) -> str:
         if self.strength == 0:
             return "temporal off"
-        flow = {"flow_finest_scale": self.flow_finest_scale, "flow_refinement": self.flow_refinement}
-        note = "" if set(flow.values()) == {None} else ", sharper flow" if flow == SHARPER_FLOW else ", custom flow"
+        default = TemporalConfig(strength=self.strength)
+        same_flow = (self.flow_finest_scale, self.flow_refinement) == (default.flow_finest_scale, default.flow_refinement)
+        note = "" if same_flow else ", custom flow"
         return f"temporal {self.strength:g}{note}"
 
 
@@ -240,22 +244,6 @@ class TemporalBackend(WrappedBackend):
                 return stylised
             return np.stack([self.stabiliser.step(s, o) for s, o in zip(rgb_u8_nhwc, stylised)])
         return stabilised
-
-
-# DIS matched down to half the 320 px flow frame (the fast preset stops at a quarter) with 2 variational refinement
-# passes a level (fast: 5). Where a style draws sharp, high-contrast lines, a flow off by a fraction of a pixel moves
-# the held line: with it the CartoonGAN generators on bikes.mp4 measured 0.95-1.03 instead of 1.13-1.17, and the
-# other styles gain as much, but it costs +1.4-1.7 ms a frame (+2.7-3.5 ms CPU with OpenCV's two threads), which pushed
-# classic and the students past the 15% budget end to end (docs/QUALITY.md, "Sharper flow").
-SHARPER_FLOW = {"flow_finest_scale": 1, "flow_refinement": 2}
-
-
-def stabiliser_for_video(config: TemporalConfig | None, backend_config) -> TemporalConfig | None:
-    """``config`` for the engine ``backend_config`` (after engines/backend.for_video): a network running with steady
-    norm statistics (the CartoonGAN generators, hundreds of ms a frame on a CPU) gets SHARPER_FLOW."""
-    if config is None or backend_config.statistics != "steady":
-        return config
-    return replace(config, **SHARPER_FLOW)
 
 
 def temporal_config(enabled: bool, strength: float | None, default_on: bool = False) -> TemporalConfig | None:

@@ -26,7 +26,7 @@ from cartoonize.errors import BadInputError, CartoonizeError
 from cartoonize.images import first_line
 from cartoonize.realtime.encoder import EncodeConfig, check_encoder
 from cartoonize.realtime.segments import plan_segments, segment_is_complete
-from cartoonize.realtime.temporal import DEFAULT_STRENGTH, stabiliser_for_video, temporal_config
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config
 from cartoonize.realtime.transcode import check_container_extension, check_output_path
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
 
@@ -154,7 +154,6 @@ def main(inputs: tuple[str, ...], out_dir: Path, ext: str | None, style: str, we
             batch_size=batch_size,
             temporal=temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT))
         settings = replace(settings, backend=for_video(settings.backend, settings.temporal is not None))
-        settings = replace(settings, temporal=stabiliser_for_video(settings.temporal, settings.backend))
         check_encoder(settings.encode)
         from cartoonize.engines.backend import _style_of
         _style_of(settings.backend)          # an unknown style or a bad weights file: one line, before Ray starts

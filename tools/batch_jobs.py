@@ -57,9 +57,7 @@ class BatchSettings:
         described = {"backend": backend,
                      "encode": asdict(self.encode), "resolution": asdict(self.resolution)}
         if self.temporal is not None:   # only when on: a run without it keeps the fingerprint it had before the option
-            # The flow overrides only when set (the -full styles), for the same reason.
-            described["temporal"] = {k: v for k, v in asdict(self.temporal).items()
-                                     if not (k in ("flow_finest_scale", "flow_refinement") and v is None)}
+            described["temporal"] = asdict(self.temporal)
         weights = self.backend.weights or _bundled_weights(self.backend.style)
         if weights is not None and Path(weights).is_file():
             # A retrained file under the same name (or a bundled style updated in place) is a different style.

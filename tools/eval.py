@@ -145,13 +145,12 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
                 from cartoonize.engines.backend import for_video, load_backend, trained_side_of
                 from cartoonize.engines.resize import (ResolutionConfig, at_trained_scale, back_to_full_size,
                                                        painted_input)
-                from cartoonize.realtime.temporal import TemporalStabiliser, stabiliser_for_video, temporal_config
+                from cartoonize.realtime.temporal import TemporalStabiliser, temporal_config
                 config = temporal_config(temporal, temporal_strength)
                 backend_config = _backend_config(style_spec, backend, device)
                 # Stabilised, a style with steady norm statistics runs with them, as in cartoonize-video: then
                 # both networks run, and the steady one is measured alone too.
                 steady_config = for_video(backend_config, config is not None)
-                config = stabiliser_for_video(config, steady_config)
                 stabiliser = TemporalStabiliser(config) if config is not None else None
                 steady = steady_config != backend_config
                 names = ([label] + ([f"{label} steady statistics"] if steady else [])

@@ -17,7 +17,7 @@ from cartoonize.errors import BadInputError
 from cartoonize.realtime.live import LiveConfig, LivePipeline
 from cartoonize.realtime.live_source import LiveSourceConfig, open_live_source
 from cartoonize.realtime.live_stats import LiveStats
-from cartoonize.realtime.temporal import DEFAULT_STRENGTH, stabiliser_for_video, temporal_config
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.styles import BUNDLED_STYLES, LIVE_STYLE, resolve_style
 
@@ -173,8 +173,7 @@ def main(camera, input_target, pattern, loop, width, height, fps, reconnect_s, s
         live = LiveConfig(mirror=mirror, max_fps=max_fps, scale=scale, hud=hud, max_frames=max_frames,
                           duration_s=duration, temporal=temporal_config(temporal, temporal_strength))
         pipeline = LivePipeline(source, sinks, load_style, styles, live, window=window_sink, stats=stats, log=log,
-                                trained_side=lambda name: trained_side_of(wanted(name)),
-                                stabiliser_for=lambda name, c: stabiliser_for_video(c, wanted(name)))
+                                trained_side=lambda name: trained_side_of(wanted(name)))
         try:
             pipeline.run()
         finally:

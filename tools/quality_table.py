@@ -39,16 +39,15 @@ def load_frames(path: Path, limit: int | None) -> list[np.ndarray]:
 def style_engine(style: str, temporal=None, painted_only: bool = False) -> Iterator:
     """The style as cartoonize-video runs it by default: at its trained scale on a CPU, guided upsampling back,
     stabilised (inside, at the painted size) with the TemporalConfig ``temporal``, and then with steady norm
-    statistics and the sharper flow where the style has them (engines/backend.for_video,
-    realtime/temporal.stabiliser_for_video). ``painted_only``: the bare network, to be
+    statistics where the style has them (engines/backend.for_video). ``painted_only``: the bare network, to be
     fed frames already at ``cpu_resolution``'s size (steady statistics too when ``temporal`` is given)."""
     from cartoonize.engines.backend import BackendConfig, for_video, load_backend, trained_side_of
     from cartoonize.engines.resize import ResolutionConfig
-    from cartoonize.realtime.temporal import stabiliser_for_video, with_resolution_and_temporal
+    from cartoonize.realtime.temporal import with_resolution_and_temporal
     config = for_video(BackendConfig(style=style), stabilised=temporal is not None)
     with load_backend(config, announce=lambda m: None) as loaded:
         yield loaded if painted_only else with_resolution_and_temporal(
-            loaded, ResolutionConfig(), trained_side_of(config), stabiliser_for_video(temporal, config))
+            loaded, ResolutionConfig(), trained_side_of(config), temporal)
 
 
 def cpu_resolution(style: str):
@@ -101,7 +100,7 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
     from cartoonize.engines.backend import BackendConfig, for_video
     from cartoonize.engines.resize import back_to_full_size, painted_input
     from cartoonize.quality import WarpingErrorMeter
-    from cartoonize.realtime.temporal import TemporalStabiliser, stabiliser_for_video
+    from cartoonize.realtime.temporal import TemporalStabiliser
     from cartoonize.samples import sample_clip
     rows = []
     for clip in clips:
@@ -111,11 +110,10 @@ def ratio_rows(clips: list[str], styles: list[str], frames: int | None, config, 
             meters = [WarpingErrorMeter(1), WarpingErrorMeter(5)]
             # As cartoonize-video runs it: the network and the stabiliser at the painted size, then guided
             # upsampling back to the frame (engines/resize.py, realtime/temporal.with_resolution_and_temporal).
-            # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video), and
-            # with the sharper flow (realtime/temporal.stabiliser_for_video).
+            # Stabilised, a style with steady norm statistics runs with them (engines/backend.for_video).
             video_config = for_video(BackendConfig(style=style), stabilised=True)
             with_steady = video_config.statistics == "steady"
-            stabiliser = TemporalStabiliser(stabiliser_for_video(config, video_config))
+            stabiliser = TemporalStabiliser(config)
             resolution = cpu_resolution(style)
             small = [painted_input(src, resolution) for src in source]
             raw = stylised_frames(style, clip, small, cache)

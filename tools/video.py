@@ -15,8 +15,7 @@ from cartoonize.engines.backend import BACKEND_NAMES, BackendConfig, describe, f
 from cartoonize.engines.resize import ResolutionConfig
 from cartoonize.errors import BadInputError
 from cartoonize.images import IMAGE_EXTENSIONS, is_image_path
-from cartoonize.realtime.temporal import (DEFAULT_STRENGTH, stabiliser_for_video, temporal_config,
-                                          with_resolution_and_temporal)
+from cartoonize.realtime.temporal import DEFAULT_STRENGTH, temporal_config, with_resolution_and_temporal
 from cartoonize.realtime.transcode import open_video_job, run_video_job
 from cartoonize.realtime.encoder import EncodeConfig, crf_defaults
 from cartoonize.styles import BUNDLED_STYLES, DEFAULT_STYLE
@@ -55,7 +54,7 @@ STABILISED_BY_DEFAULT = True
               help="Frames per inference call.")
 @resolution_options
 @temporal_options(DEFAULT_STRENGTH, "by blending the previous output along the optical flow where it is reliable "
-                                    "- docs/QUALITY.md; it costs up to 8% of the fps on 2 CPU cores", default_on=STABILISED_BY_DEFAULT)
+                                    "- docs/QUALITY.md; it costs 2-11% of the fps on 2 CPU cores", default_on=STABILISED_BY_DEFAULT)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63),
               help=f"Constant quality (lower = better). Default: {crf_defaults()}.")
@@ -87,7 +86,6 @@ def main(input_path: Path, output_path: Path, style: str, weights: Path | None, 
         encode = EncodeConfig(codec=codec, crf=crf, preset=preset)
         stabilise = temporal_config(temporal, temporal_strength, default_on=STABILISED_BY_DEFAULT)
         config = for_video(config, stabilise is not None)   # steady norm statistics for the CartoonGAN generators
-        stabilise = stabiliser_for_video(stabilise, config)   # and the sharper flow for them
         job = open_video_job(input_path, output_path, encode, overwrite=overwrite, warn=warn)
         with load_backend(config, announce=log) as loaded:
             engine = with_resolution_and_temporal(loaded, resolution, trained_side_of(config), stabilise)
