@@ -39,10 +39,10 @@ any backend (it sees only uint8 frames): for frame t it
 Cost: one DIS flow at ``flow_max_side`` (2.7-3.3 ms at 320 px; 1.2-1.5 with the fast preset's own matching;
 two with ``fb_check``), plus one remap and blend at the size of the frames it is given
 (``with_resolution_and_temporal`` gives it the painted size: 640 px for a network at its trained scale on a
-CPU, full size for a filter or on a GPU); memory: one
-previous frame and its small grey copy. In ``cartoonize-video`` this runs on a thread of its own, beside the
-network painting the next frame (``TemporalBackend.start``, engines/backend.start_infer), which hides most of
-it on a 2-core CPU (docs/BENCHMARKS.md, "Temporal stabilisation").
+CPU, full size for a filter or on a GPU); memory: one previous frame and its small grey copy. In
+``cartoonize-video`` this runs on a thread of its own, beside the network painting the next frame
+(``TemporalBackend.start``, engines/backend.start_infer), which hides most of it on a 2-core CPU
+(docs/BENCHMARKS.md, "Temporal stabilisation").
 """
 
 from __future__ import annotations
