@@ -267,8 +267,7 @@ class LivePipeline:
 
     def _load(self, name: str) -> tuple[Backend, TemporalBackend]:
         """The style's engine as the pipeline runs it, and its stabiliser (on while ``_temporal_on``)."""
-        stabilised = TemporalBackend(self._load_style(name), self._temporal_config,
-                                     enabled=lambda: self._temporal_on)
+        stabilised = TemporalBackend(self._load_style(name), self._temporal_config, enabled=lambda: self._temporal_on)
         return with_resolution(stabilised, self._resolution, self._trained_side(name)), stabilised
 
     def _change_style(self) -> None:

@@ -116,9 +116,8 @@ class TemporalConfig:
     def describe(self) -> str:
         if self.strength == 0:
             return "temporal off"
-        default = TemporalConfig(strength=self.strength)
-        same_flow = (self.flow_finest_scale, self.flow_refinement) == (default.flow_finest_scale, default.flow_refinement)
-        note = "" if same_flow else ", custom flow"
+        default_flow = (TemporalConfig.flow_finest_scale, TemporalConfig.flow_refinement)   # the fields' defaults
+        note = "" if (self.flow_finest_scale, self.flow_refinement) == default_flow else ", custom flow"
         return f"temporal {self.strength:g}{note}"
 
 

@@ -10,9 +10,8 @@ from click.testing import CliRunner
 from cartoonize.errors import BadInputError
 from cartoonize.quality import WarpConfig, warping_errors
 from cartoonize.realtime.live import LiveConfig, LivePipeline
-from cartoonize.realtime.temporal import (TemporalBackend, TemporalConfig, TemporalStabiliser,
-                                          temporal_config, with_resolution_and_temporal,
-                                          with_temporal)
+from cartoonize.realtime.temporal import (TemporalBackend, TemporalConfig, TemporalStabiliser, temporal_config,
+                                          with_resolution_and_temporal, with_temporal)
 from cartoonize.realtime.video_source import VideoSource
 
 from conftest import read_video, write_clip

@@ -147,11 +147,11 @@ def video(source_path: Path, stylised_path: Path | None, style_spec: str | None,
                                                        painted_input)
                 from cartoonize.realtime.temporal import TemporalStabiliser, temporal_config
                 config = temporal_config(temporal, temporal_strength)
+                stabiliser = TemporalStabiliser(config) if config is not None else None
                 backend_config = _backend_config(style_spec, backend, device)
                 # Stabilised, a style with steady norm statistics runs with them, as in cartoonize-video: then
                 # both networks run, and the steady one is measured alone too.
                 steady_config = for_video(backend_config, config is not None)
-                stabiliser = TemporalStabiliser(config) if config is not None else None
                 steady = steady_config != backend_config
                 names = ([label] + ([f"{label} steady statistics"] if steady else [])
                          + ([f"{label} +temporal {config.strength:g}"] if config is not None else []))

@@ -46,8 +46,8 @@ def style_engine(style: str, temporal=None, painted_only: bool = False) -> Itera
     from cartoonize.realtime.temporal import with_resolution_and_temporal
     config = for_video(BackendConfig(style=style), stabilised=temporal is not None)
     with load_backend(config, announce=lambda m: None) as loaded:
-        yield loaded if painted_only else with_resolution_and_temporal(
-            loaded, ResolutionConfig(), trained_side_of(config), temporal)
+        yield loaded if painted_only else with_resolution_and_temporal(loaded, ResolutionConfig(),
+                                                                       trained_side_of(config), temporal)
 
 
 def cpu_resolution(style: str):
