@@ -246,6 +246,19 @@ def test_the_network_runs_at_start_and_the_rest_when_completed_in_order(bikes8):
     assert np.array_equal(start_infer(plain, big[0][None])(), 255 - big[0][None]) and plain.calls == 1
 
 
+def test_the_benchmarks_inline_mode_stabilises_at_start_with_the_same_frames(bikes8):
+    # tools/bench_temporal.py's "inline" mode (the stabiliser on the inference thread, as before the split)
+    # must run everything in start_infer and give the frames the shipped split gives.
+    from cartoonize.engines.backend import start_infer
+    from cartoonize.tools.bench_temporal import _Inline
+    split, inline = with_temporal(FakeBackend(), TemporalConfig()), _Inline(with_temporal(FakeBackend(), TemporalConfig()))
+    assert inline.style == "invert (temporal 0.6)"
+    for i, frame in enumerate(bikes8[:3]):
+        later = start_infer(inline, frame[None])
+        assert inline._engine.stabiliser.last.blended == (i > 0)     # stabilised already, before later() is called
+        assert np.array_equal(later(), start_infer(split, frame[None])())
+
+
 def test_cartoonize_video_stabilises_on_its_own_thread_while_the_network_paints(tmp_path, monkeypatch):
     import threading
     from cartoonize.realtime.transcode import cartoonize_video
