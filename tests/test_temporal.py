@@ -297,17 +297,27 @@ def test_video_cli_temporal_keeps_frames_and_rejects_bad_strength(tmp_path):
     assert bad.exit_code == 2 and "Traceback" not in bad.output and not (tmp_path / "o2.mp4").exists()
 
 
+class RecordingLive(LivePipeline):
+    """Keeps every frame the inference stage painted, in order (a sink's slot may drop some)."""
+
+    def _infer(self, rgb_u8_hwc: np.ndarray) -> np.ndarray:
+        out = super()._infer(rgb_u8_hwc)
+        self.painted.append((rgb_u8_hwc, out))
+        return out
+
+
 def test_live_hotkey_toggles_stabilisation():
     gui = FakeGui({4: "t", 30: "q"})
-    sink = ListSink()
     messages = []
-    pipeline = LivePipeline(pattern(), [sink], lambda n: FakeBackend(style=n), ["invert"],
-                            LiveConfig(duration_s=60), window=WindowSink(gui), log=messages.append)
+    pipeline = RecordingLive(pattern(), [ListSink()], lambda n: FakeBackend(style=n), ["invert"],
+                             LiveConfig(duration_s=60), window=WindowSink(gui), log=messages.append)
+    pipeline.painted = []
     pipeline.run()
     assert "stabilisation on (strength 0.6)" in messages
-    # Before the key every output is the plain inverted frame; after it, some are blended (differ from it).
-    plain = [np.array_equal(out, 255 - f.rgb_u8_hwc) for f, out, _ in sink.frames]
-    assert plain[0] and not all(plain)
+    # Before the key (after 4 shown frames) every output is the plain inverted frame; after it, some
+    # are blended (differ from it).
+    plain = [np.array_equal(out, 255 - rgb) for rgb, out in pipeline.painted]
+    assert all(plain[:4]) and not all(plain)
 
 
 def test_live_stabilises_at_the_painted_size():
@@ -328,8 +338,10 @@ def test_live_stabilises_at_the_painted_size():
 
 
 def test_live_config_starts_it_on():
-    sink = ListSink()
-    LivePipeline(pattern(), [sink], lambda n: FakeBackend(style=n), ["invert"],
-                 LiveConfig(max_frames=8, temporal=TemporalConfig())).run()
-    plain = [np.array_equal(out, 255 - f.rgb_u8_hwc) for f, out, _ in sink.frames]
-    assert plain[0] and not all(plain[1:])
+    pipeline = RecordingLive(pattern(), [ListSink()], lambda n: FakeBackend(style=n), ["invert"],
+                             LiveConfig(max_frames=8, temporal=TemporalConfig()))
+    pipeline.painted = []
+    pipeline.run()
+    # The first frame has nothing before it to blend with; later ones are blended without any key.
+    plain = [np.array_equal(out, 255 - rgb) for rgb, out in pipeline.painted]
+    assert len(plain) == 8 and plain[0] and not all(plain[1:])
