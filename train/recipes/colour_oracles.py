@@ -27,9 +27,9 @@ import torch
 from cartoonize.frames import nchw_to_rgb_u8_nhwc, rgb_u8_nhwc_to_nchw
 from cartoonize.generators import RgbU8Model
 from cartoonize.quality import psnr
-from cartoonize.train.data import IMAGE_SUFFIXES, list_media, read_image
 from cartoonize.train.teacher_cache import cached_teacher_outputs
 from cartoonize.weights import load_generator
+from eval_students import heldout_photos, run   # train/recipes/eval_students.py (this script's folder is on sys.path)
 
 RADII = (32, 16, 8)
 
@@ -87,20 +87,10 @@ def main() -> int:
     ap.add_argument("--side", type=int, default=640)
     ap.add_argument("--cache", type=Path, default=Path("runs/teacher_cache"))
     args = ap.parse_args()
-    photos = []
-    for f in list_media([args.heldout]):
-        if f.suffix.lower() in IMAGE_SUFFIXES:
-            img = read_image(f)
-            h, w = img.shape[:2]
-            s = min(1.0, args.side / max(h, w))
-            photos.append((f.name, cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)))
+    photos = heldout_photos(args.heldout, args.side)
     teacher = RgbU8Model(load_generator(Path(args.teacher))[0])
-
-    def run_teacher(rgb_u8_hwc: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return teacher(torch.from_numpy(np.ascontiguousarray(rgb_u8_hwc))[None])[0].numpy()
-
-    targets = cached_teacher_outputs(args.teacher, run_teacher, [p for _, p in photos], args.cache, progress=False)
+    targets = cached_teacher_outputs(args.teacher, lambda img: run(teacher, img), [p for _, p in photos], args.cache,
+                                     progress=False)
     student = load_generator(args.student)[0] if args.student else None
     columns = ["input", "global affine"] + [f"local affine r={r}" for r in RADII]
     columns += ["student's grade", "student"] if student is not None else []

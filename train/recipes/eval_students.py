@@ -44,6 +44,19 @@ def run(model: RgbU8Model, rgb_u8_hwc: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(rgb_u8_hwc))[None])[0].numpy()
 
 
+def heldout_photos(folder: Path, side: int) -> list[tuple[str, np.ndarray]]:
+    """(name, uint8 RGB) of every image under ``folder`` (videos skipped), brought to ``side`` px on its
+    longer side as the styles run on CPUs (never enlarged)."""
+    photos = []
+    for f in list_media([folder]):
+        if f.suffix.lower() in IMAGE_SUFFIXES:
+            img = read_image(f)
+            h, w = img.shape[:2]
+            s = min(1.0, side / max(h, w))
+            photos.append((f.name, cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)))
+    return photos
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("heldout", type=Path)
@@ -54,13 +67,7 @@ def main() -> int:
     ap.add_argument("--row-height", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    files = [f for f in list_media([args.heldout]) if f.suffix.lower() in IMAGE_SUFFIXES]
-    photos = []
-    for f in files:
-        img = read_image(f)
-        h, w = img.shape[:2]
-        s = min(1.0, args.side / max(h, w))
-        photos.append((f.name, cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)))
+    photos = heldout_photos(args.heldout, args.side)
     print("| style | photo | student vs teacher (dB) | input vs teacher (dB) |")
     print("|---|---|---:|---:|")
     summary = []
